@@ -1,0 +1,214 @@
+"""Shared argument normalisation and validation.
+
+Every public op validates its static arguments (ranks, shapes, dtypes, Python ints and
+strings) at trace time through these helpers, so that every message has the same shape::
+
+    f"{op}: {what} must be {rule}, got {value!r}"
+
+Nothing here looks at array *values*: that would break under ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def as_tuple(value: Any, n: int, name: str, op: str, *, minimum: int | None = None) -> tuple:
+    """Return ``value`` as a tuple of ``n`` Python ints (an int is repeated ``n`` times).
+
+    Raises:
+      TypeError: if an entry is not an int.
+      ValueError: if a tuple has the wrong length, or an entry is below ``minimum``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, int):
+        out = (value,) * n
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        out = tuple(value)
+        if len(out) != n:
+            raise ValueError(
+                f"{op}: {name} must be an int or a tuple of {n} ints (one per spatial "
+                f"dimension), got {value!r} of length {len(out)}"
+            )
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    for v in out:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{op}: {name} must contain Python ints, got {value!r}")
+        if minimum is not None and v < minimum:
+            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return out
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """The (lo, hi) padding of ``"SAME"`` (TensorFlow/lax rule: the extra pad goes high).
+
+    .. math:: out = \\lceil n / s \\rceil,\\quad
+              total = \\max(0, (out - 1) s + d (k - 1) + 1 - n),\\quad
+              lo = \\lfloor total / 2 \\rfloor,\\ hi = total - lo
+    """
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + dilation * (kernel - 1) + 1 - size)
+    return total // 2, total - total // 2
+
+
+def normalize_padding(
+    padding: Any,
+    n: int,
+    op: str,
+    *,
+    sizes: Sequence[int] | None = None,
+    window: Sequence[int] | None = None,
+    stride: Sequence[int] | None = None,
+    dilation: Sequence[int] | None = None,
+    allow_strings: bool = True,
+) -> tuple[tuple[int, int], ...]:
+    """Normalise any padding form of DESIGN.md to a tuple of ``n`` ``(lo, hi)`` pairs.
+
+    Accepted: an int (same on both sides of every dim), a tuple of ``n`` ints (symmetric per
+    dim), a tuple of ``n`` ``(lo, hi)`` pairs, ``"VALID"`` (no padding) and ``"SAME"`` (needs
+    ``sizes``, ``window``, ``stride`` and ``dilation``; see :func:`same_padding`).
+
+    Raises:
+      ValueError: unknown string, wrong length, negative padding.
+      TypeError: entries that are not ints.
+    """
+    if isinstance(padding, str):
+        if not allow_strings:
+            raise ValueError(f"{op}: padding must be an int or tuple here, got {padding!r}")
+        mode = padding.upper()
+        if mode == "VALID":
+            return ((0, 0),) * n
+        if mode == "SAME":
+            if sizes is None or window is None:
+                raise ValueError(f"{op}: padding='SAME' needs the input sizes and the window")
+            stride = stride or (1,) * n
+            dilation = dilation or (1,) * n
+            return tuple(
+                same_padding(sz, k, s, d)
+                for sz, k, s, d in zip(sizes, window, stride, dilation, strict=True)
+            )
+        raise ValueError(
+            f"{op}: padding must be an int, a tuple, 'VALID' or 'SAME', got {padding!r}"
+        )
+    if isinstance(padding, bool):
+        raise TypeError(f"{op}: padding must be an int, a tuple or a string, got {padding!r}")
+    if isinstance(padding, int):
+        pairs = ((padding, padding),) * n
+    elif isinstance(padding, Sequence):
+        items = tuple(padding)
+        if len(items) != n:
+            raise ValueError(
+                f"{op}: padding must have one entry per spatial dimension ({n}), got {padding!r}"
+            )
+        pairs = []
+        for item in items:
+            if isinstance(item, int) and not isinstance(item, bool):
+                pairs.append((item, item))
+            elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+                pairs.append(tuple(item))
+            else:
+                raise ValueError(
+                    f"{op}: each padding entry must be an int or a (lo, hi) pair, got {padding!r}"
+                )
+        pairs = tuple(pairs)
+    else:
+        raise TypeError(f"{op}: padding must be an int, a tuple or a string, got {padding!r}")
+    for lo, hi in pairs:
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{op}: padding must contain Python ints, got {padding!r}")
+            if v < 0:
+                raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return pairs
+
+
+def check_rank(x: Any, ranks: int | Sequence[int], name: str, op: str) -> int:
+    """Raise ``ValueError`` unless ``x.ndim`` is one of ``ranks``; return the rank."""
+    allowed = (ranks,) if isinstance(ranks, int) else tuple(ranks)
+    ndim = jnp.ndim(x)
+    if ndim not in allowed:
+        want = " or ".join(str(r) for r in allowed)
+        raise ValueError(
+            f"{op}: {name} must have rank {want}, got rank {ndim} with shape {jnp.shape(x)}"
+        )
+    return ndim
+
+
+def check_floating(x: Any, name: str, op: str) -> None:
+    """Raise ``TypeError`` unless ``x`` has a floating dtype."""
+    dtype = jnp.result_type(x)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{op}: {name} must have a floating dtype, got {dtype}")
+
+
+def check_integer(x: Any, name: str, op: str) -> None:
+    """Raise ``TypeError`` unless ``x`` has an integer dtype."""
+    dtype = jnp.result_type(x)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"{op}: {name} must have an integer dtype, got {dtype}")
+
+
+def check_same_shape(a: Any, b: Any, names: tuple[str, str], op: str) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape."""
+    if jnp.shape(a) != jnp.shape(b):
+        raise ValueError(
+            f"{op}: {names[0]} and {names[1]} must have the same shape, "
+            f"got {jnp.shape(a)} and {jnp.shape(b)}"
+        )
+
+
+def check_in_range(
+    value: Any,
+    lo: float,
+    hi: float,
+    name: str,
+    op: str,
+    *,
+    lo_closed: bool = True,
+    hi_closed: bool = True,
+) -> None:
+    """Raise ``ValueError`` unless the Python number ``value`` lies in the given interval.
+
+    Traced values (under ``jit``) are not checked: only static facts are validated.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return
+    try:
+        v = float(value)
+    except TypeError as e:
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}") from e
+    ok_lo = v >= lo if lo_closed else v > lo
+    ok_hi = v <= hi if hi_closed else v < hi
+    if not (ok_lo and ok_hi):
+        interval = f"{'[' if lo_closed else '('}{lo}, {hi}{']' if hi_closed else ')'}"
+        raise ValueError(f"{op}: {name} must lie in {interval}, got {value!r}")
+
+
+def check_reduction(reduction: str, op: str) -> None:
+    """Raise ``ValueError`` unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def reduce_loss(values: jax.Array, reduction: str, op: str) -> jax.Array:
+    """Apply ``reduction`` to per-example loss ``values`` (validated first)."""
+    check_reduction(reduction, op)
+    if reduction == "mean":
+        return jnp.mean(values)
+    if reduction == "sum":
+        return jnp.sum(values)
+    return values
+
+
+def check_choice(value: Any, choices: Sequence[Any], name: str, op: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{op}: {name} must be one of {tuple(choices)}, got {value!r}")

@@ -1,0 +1,60 @@
+"""The ``dlref`` command: ``verify``, ``bench``, ``summary``, ``train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from dlref import verify
+
+    cases = verify.all_cases()
+    if args.filter:
+        cases = [c for c in cases if args.filter in c.op]
+        if not cases:
+            print(f"dlref verify: no op matches --filter {args.filter!r}", file=sys.stderr)
+            return 2
+    rows = verify.run(cases, seed=args.seed, progress=not args.no_progress)
+    print(verify.format_table(rows))
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def _not_yet(name: str):
+    def run(args: argparse.Namespace) -> int:
+        print(f"dlref {name}: not yet available", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlref", description="Verified JAX reference ops for deep learning."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("verify", help="check every op against its lax/jax.nn/optax/flax twin")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the inputs")
+    p.add_argument("--filter", default="", help="only ops whose name contains this string")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_verify)
+
+    for name, text in (
+        ("bench", "benchmark the convolution implementations"),
+        ("summary", "per-layer table of a built-in model"),
+        ("train", "train a built-in small model on digits"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_not_yet(name))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

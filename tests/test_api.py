@@ -1,0 +1,63 @@
+"""Conventions over every public name of dlref (STYLE.md, DESIGN.md)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import dlref
+
+# Optional arguments that DESIGN.md places positionally (the API contract wins over the
+# keyword-only habit): {function name: {argument names}}.
+POSITIONAL_OPTIONAL = {
+    "leaky_relu": {"negative_slope"},
+    "softmax": {"axis"},
+    "log_softmax": {"axis"},
+    "hinge_loss": {"margin"},
+    "huber_loss": {"delta"},
+    "smooth_l1_loss": {"beta"},
+    "min_max_scale": {"axis", "feature_range"},
+    "standardize": {"axis"},
+    "fold_batch_norm": {"eps"},
+    "conv_output_size": {"s", "p", "d"},
+    "conv_transpose_output_size": {"s", "p", "output_padding", "d"},
+}
+
+
+def _public_functions():
+    out = []
+    for name in dlref.__all__:
+        obj = getattr(dlref, name)
+        if inspect.isfunction(obj) or (callable(obj) and hasattr(obj, "__wrapped__")):
+            out.append((name, obj))
+    return out
+
+
+def test_all_names_exist():
+    missing = [n for n in dlref.__all__ if not hasattr(dlref, n)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name,fn", _public_functions(), ids=lambda v: getattr(v, "__name__", v))
+def test_docstring_has_args_and_returns(name, fn):
+    doc = inspect.getdoc(fn) or ""
+    assert "Args:" in doc, f"{name}: docstring lacks 'Args:'"
+    assert "Returns:" in doc, f"{name}: docstring lacks 'Returns:'"
+
+
+@pytest.mark.parametrize("name,fn", _public_functions(), ids=lambda v: getattr(v, "__name__", v))
+def test_key_first_and_optional_keyword_only(name, fn):
+    params = list(inspect.signature(fn).parameters.values())
+    names = [p.name for p in params]
+    if "key" in names:
+        assert names[0] == "key", f"{name}: the random key must be the first argument"
+    allowed = POSITIONAL_OPTIONAL.get(name, set())
+    for p in params:
+        if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD:
+            assert p.name in allowed, f"{name}: optional argument {p.name!r} must be keyword-only"
+
+
+@pytest.mark.parametrize("name", [n for n in dlref.__all__ if inspect.isclass(getattr(dlref, n))])
+def test_classes_documented(name):
+    assert inspect.getdoc(getattr(dlref, name)), f"{name}: class has no docstring"

@@ -1,0 +1,71 @@
+"""The `dlref verify` machinery and command line (the registered cases run in test_cli)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from dlref import cli, verify
+
+
+def _case(fn, ref, **kw):
+    return verify.Case("toy", "ref", fn, ref, lambda k: (jax.random.normal(k, (5,)),), **kw)
+
+
+def test_relative_error_is_normwise():
+    # max|a-b| = 0.1, max|b| = 10 -> 0.01
+    assert verify.relative_error(jnp.array([10.0, 1.0]), jnp.array([10.0, 1.1])) == pytest.approx(
+        0.1 / 10.0, rel=1e-5
+    )
+    assert verify.relative_error(jnp.zeros(3), jnp.zeros(3)) == 0.0
+    assert verify.relative_error(jnp.array([jnp.nan]), jnp.array([1.0])) == float("inf")
+
+
+def test_matching_case_passes(key):
+    row = verify.run_case(_case(jnp.sin, jnp.sin), key)
+    assert row.passed and row.value_error == 0.0 and row.grad_error == 0.0
+
+
+def test_wrong_value_fails(key):
+    row = verify.run_case(_case(lambda x: x * (1 + 1e-6), lambda x: x), key)
+    assert not row.passed
+    assert row.value_error == pytest.approx(1e-6, rel=1e-3)
+
+
+def test_wrong_gradient_fails(key):
+    # Same values, gradient off by a factor 2: only the gradient column catches it.
+    fn = jax.custom_jvp(lambda x: x)
+    fn.defjvp(lambda p, t: (p[0], 2 * t[0]))
+    row = verify.run_case(_case(fn, lambda x: x), key)
+    assert row.value_error == 0.0
+    assert row.grad_error == pytest.approx(1.0)
+    assert not row.passed
+
+
+def test_crash_becomes_failing_row(key):
+    def boom(x):
+        raise RuntimeError("kaput")
+
+    row = verify.run_case(_case(boom, jnp.sin), key)
+    assert not row.passed and "kaput" in row.error
+    assert "ERROR" in verify.format_table([row])
+
+
+def test_table_lists_every_row(key):
+    rows = [verify.run_case(_case(jnp.sin, jnp.sin), key)] * 2
+    table = verify.format_table(rows)
+    assert table.count("toy") == 2 and "2/2 ops pass" in table
+
+
+def test_cli_filter_without_match(capsys):
+    assert cli.main(["verify", "--filter", "no-such-op-anywhere", "--no-progress"]) == 2
+    assert "no op matches" in capsys.readouterr().err
+
+
+def test_cli_verify_all_registered_cases_pass(capsys):
+    code = cli.main(["verify", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    n = len(verify.all_cases())
+    assert f"{n}/{n} ops pass" in out
