@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 
@@ -20,10 +21,25 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in rows) else 1
 
 
-def _not_yet(name: str):
+# Subcommands implemented in their own modules, as ``cli_main(argv: list[str]) -> int``.
+SUBCOMMANDS = {
+    "bench": ("dlref.kernels.bench", "benchmark the convolution implementations"),
+    "summary": ("dlref.models", "per-layer table of a built-in model"),
+    "train": ("dlref.train", "train a built-in small model on digits"),
+}
+
+
+def _delegate(name: str):
+    module_name = SUBCOMMANDS[name][0]
+
     def run(args: argparse.Namespace) -> int:
-        print(f"dlref {name}: not yet available", file=sys.stderr)
-        return 2
+        try:
+            module = importlib.import_module(module_name)
+            entry = module.cli_main
+        except (ModuleNotFoundError, AttributeError):
+            print(f"dlref {name}: not yet available", file=sys.stderr)
+            return 2
+        return entry(args.rest)
 
     return run
 
@@ -40,14 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_verify)
 
-    for name, text in (
-        ("bench", "benchmark the convolution implementations"),
-        ("summary", "per-layer table of a built-in model"),
-        ("train", "train a built-in small model on digits"),
-    ):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_not_yet(name))
+    for name, (_, text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the subcommand")
+        p.set_defaults(func=_delegate(name))
     return parser
 
 
