@@ -14,7 +14,8 @@ from nbclient import NotebookClient
 
 
 def main(paths: list[str]) -> int:
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # No MPLBACKEND here: the kernel's inline backend embeds the plots in the saved notebook.
+    os.environ.pop("MPLBACKEND", None)
     for p in paths:
         path = pathlib.Path(p)
         nb = nbformat.read(path, as_version=4)
