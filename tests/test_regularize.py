@@ -1,0 +1,275 @@
+"""dlref.regularize against optax (tree norms, add_decayed_weights, clip, clip_by_global_norm)
+and flax.training.early_stopping."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax.training.early_stopping import EarlyStopping as FlaxEarlyStopping
+from jax.test_util import check_grads
+
+from dlref.regularize import (
+    EarlyStopping,
+    clip_by_global_norm,
+    clip_by_value,
+    l1_penalty,
+    l2_penalty,
+)
+
+
+def _tree(key, dtype=jnp.float64, scale=1.0):
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {
+        "dense": {
+            "w": scale * jax.random.normal(k1, (3, 4), dtype),
+            "b": jnp.arange(4.0, dtype=dtype),
+        },
+        "conv": [scale * jax.random.normal(k2, (2, 2, 1, 3), dtype)],
+        "scalar": scale * jax.random.normal(k3, (), dtype),
+    }
+
+
+def _close(a, b, rtol=1e-13, atol=0.0):
+    jax.tree.map(
+        lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol),
+        a,
+        b,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# penalties
+
+
+def test_l1_penalty_matches_optax_and_subgradient(key, x64):
+    p = _tree(key)
+    _close(l1_penalty(p), optax.tree.norm(p, ord=1))
+    g = jax.grad(l1_penalty)(p)
+    _close(g, jax.tree.map(jnp.sign, p))
+    assert float(g["dense"]["b"][0]) == 0.0  # subgradient at w = 0 is 0 (b[0] == 0.0)
+    assert float(jax.grad(jnp.abs)(0.0)) == 1.0  # jnp.abs (and optax's L1 norm) choose 1
+    assert l1_penalty(p).dtype == jnp.float64
+
+
+def test_l2_penalty_is_half_squared_norm_with_gradient_w(key, x64):
+    p = _tree(key)
+    _close(l2_penalty(p), 0.5 * optax.tree.norm(p, squared=True))
+    _close(l2_penalty(p), sum(jnp.sum(optax.l2_loss(leaf)) for leaf in jax.tree.leaves(p)))
+    _close(jax.grad(l2_penalty)(p), p)  # the factor 1/2 makes the gradient exactly w
+    assert l2_penalty(p).dtype == jnp.float64
+    check_grads(l2_penalty, (p,), order=2, modes=["fwd", "rev"])
+
+
+def test_l2_penalty_gradient_equals_optax_add_decayed_weights(key, x64):
+    """λ·∇l2_penalty is the update optax.add_decayed_weights(λ) adds to zero gradients."""
+    p = _tree(key)
+    lam = 3e-4
+    tx = optax.add_decayed_weights(lam)
+    zeros = jax.tree.map(jnp.zeros_like, p)
+    upd, _ = tx.update(zeros, tx.init(p), p)
+    _close(jax.grad(lambda p: lam * l2_penalty(p))(p), upd)
+
+
+def test_l1_check_grads_away_from_zero(key, x64):
+    p = jax.tree.map(lambda a: a + jnp.where(a >= 0, 0.5, -0.5), _tree(key))
+    check_grads(l1_penalty, (p,), order=2, modes=["fwd", "rev"])
+
+
+def test_penalties_empty_tree_jit_and_extremes():
+    assert float(l1_penalty({})) == 0.0 and float(l2_penalty([])) == 0.0
+    p = {"w": jnp.array([1e4, -1e4])}
+    assert float(jax.jit(l2_penalty)(p)) == 1e8  # ½·2·1e8 (exact in float32)
+    assert float(jax.jit(l1_penalty)(p)) == 2e4
+
+
+# --------------------------------------------------------------------------------------------
+# clipping
+
+
+def test_clip_by_value_matches_optax_and_jnp(key, x64):
+    t = _tree(key, scale=3.0)
+    _close(clip_by_value(t, -1.0, 1.0), optax.clip(1.0).update(t, optax.clip(1.0).init(t))[0])
+    _close(clip_by_value(t, -0.5, 2.0), jax.tree.map(lambda a: jnp.clip(a, -0.5, 2.0), t))
+    assert clip_by_value(t, -1.0, 1.0)["scalar"].dtype == jnp.float64
+
+
+def test_clip_by_value_subgradient_is_one_on_the_closed_interval(x64):
+    x = jnp.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    g = jax.grad(lambda x: jnp.sum(clip_by_value(x, -1.0, 1.0)))(x)
+    np.testing.assert_array_equal(np.asarray(g), [0.0, 1.0, 1.0, 1.0, 0.0])  # PyTorch clamp
+    g_jnp = jax.grad(lambda x: jnp.sum(jnp.clip(x, -1.0, 1.0)))(x)
+    np.testing.assert_array_equal(np.asarray(g_jnp), [0.0, 0.5, 1.0, 0.5, 0.0])  # jnp.clip
+    jit_g = jax.jit(jax.grad(lambda x: jnp.sum(clip_by_value(x, -1.0, 1.0))))(x)
+    np.testing.assert_array_equal(np.asarray(jit_g), np.asarray(g))
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e3])  # clipped, untouched
+def test_clip_by_global_norm_equals_optax(key, x64, max_norm):
+    t = _tree(key)
+    clipped, norm = clip_by_global_norm(t, max_norm)
+    tx = optax.clip_by_global_norm(max_norm)
+    want, _ = tx.update(t, tx.init(t))
+    _close(clipped, want, rtol=1e-15)
+    _close(norm, optax.tree.norm(t), rtol=1e-15)
+    got_norm = optax.tree.norm(clipped)
+    _close(got_norm, min(max_norm, float(norm)), rtol=1e-14)
+    # gradients against optax with the same cotangent
+    ct = jax.tree.map(lambda a: jnp.cos(a) + 0.1, t)
+    g = jax.vjp(lambda t: clip_by_global_norm(t, max_norm)[0], t)[1](ct)
+    g_ref = jax.vjp(lambda t: tx.update(t, tx.init(t))[0], t)[1](ct)
+    _close(g, g_ref, rtol=1e-12, atol=1e-15)
+
+
+def test_clip_by_global_norm_check_grads_jit_vmap(key, x64):
+    t = _tree(key)
+    check_grads(lambda t: clip_by_global_norm(t, 0.5), (t,), order=2, modes=["fwd", "rev"])
+    _close(jax.jit(clip_by_global_norm, static_argnums=1)(t, 0.5), clip_by_global_norm(t, 0.5))
+    _close(jax.jit(clip_by_global_norm)(t, 0.5), clip_by_global_norm(t, 0.5))  # traced max_norm
+    xs = jnp.stack([jnp.array([3.0, 4.0]), jnp.array([0.3, 0.4])])
+    got, norms = jax.vmap(lambda x: clip_by_global_norm(x, 1.0))(xs)
+    _close(got, jnp.array([[0.6, 0.8], [0.3, 0.4]]), rtol=1e-15)  # 3-4-5 triangle by hand
+    _close(norms, jnp.array([5.0, 0.5]), rtol=1e-15)
+
+
+def test_clip_by_global_norm_zero_and_extreme_trees_are_finite(x64):
+    z = {"a": jnp.zeros(3), "b": jnp.zeros((2, 2))}
+    clipped, norm = clip_by_global_norm(z, 1.0)
+    _close(clipped, z)
+    assert float(norm) == 0.0
+    g = jax.grad(
+        lambda t: jnp.sum(clip_by_global_norm(t, 1.0)[0]["a"]) + clip_by_global_norm(t, 1.0)[1]
+    )(z)
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(g))
+    big = {"a": jnp.full((4,), 1e4)}
+    clipped, norm = clip_by_global_norm(big, 1.0)
+    _close(norm, 2e4, rtol=1e-15)
+    _close(clipped["a"], np.full(4, 0.5), rtol=1e-15)
+    empty, n0 = clip_by_global_norm({}, 1.0)
+    assert empty == {} and float(n0) == 0.0
+
+
+def test_clip_by_global_norm_keeps_leaf_dtypes():
+    t = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones(2, jnp.float32) * 10}
+    clipped, _ = clip_by_global_norm(t, 1.0)
+    assert clipped["a"].dtype == jnp.bfloat16 and clipped["b"].dtype == jnp.float32
+
+
+def test_regularize_errors():
+    bad = {"w": jnp.ones(2), "step": jnp.array(3)}
+    for f in (l1_penalty, l2_penalty):
+        with pytest.raises(
+            TypeError, match=r"every leaf must have a floating dtype, got int32 at \['step'\]"
+        ):
+            f(bad)
+    with pytest.raises(TypeError, match="every leaf must have a floating dtype"):
+        clip_by_value(bad, -1.0, 1.0)
+    with pytest.raises(TypeError, match="every leaf must have a floating dtype"):
+        clip_by_global_norm(bad, 1.0)
+    with pytest.raises(ValueError, match="lo must be <= hi, got lo=1.0 and hi=-1.0"):
+        clip_by_value({"w": jnp.ones(2)}, 1.0, -1.0)
+    for m in (-1.0, 0.0):
+        with pytest.raises(ValueError, match="max_norm must be > 0"):
+            clip_by_global_norm({"w": jnp.ones(2)}, m)
+    with pytest.raises(TypeError, match="max_norm must be a number"):
+        clip_by_global_norm({"w": jnp.ones(2)}, True)
+
+
+# --------------------------------------------------------------------------------------------
+# early stopping
+
+SEQUENCES = [
+    [4, 3, 3, 3, 2, 2, 2, 2, 1, 1],  # flax's docstring example
+    [1.0, 0.9995, 0.999, 0.998, 0.9, 0.95, 0.96, 0.97, 0.85, 0.86, 0.87, 0.88, 0.89],
+    [5, float("nan"), 4, 4.5, 4.4, 4.3, 3, 2.9999],
+    [0.3, 0.2, 0.1, 0.05],
+]
+
+
+@pytest.mark.parametrize("seq", SEQUENCES)
+@pytest.mark.parametrize("patience", [1, 2, 3])
+@pytest.mark.parametrize("min_delta", [0.0, 1e-3])
+def test_early_stopping_matches_flax_with_patience_plus_one(seq, patience, min_delta):
+    """flax stops one update later than Keras/dlref: flax(patience=p-1) == dlref(patience=p)."""
+    ours = EarlyStopping(patience=patience, min_delta=min_delta)
+    theirs = FlaxEarlyStopping(min_delta=min_delta, patience=patience - 1)
+    for m in seq:
+        ours, theirs = ours.update(m), theirs.update(m)
+        assert bool(ours.should_stop) == theirs.should_stop
+        assert bool(ours.improved) == theirs.has_improved
+        assert float(ours.best) == float(theirs.best_metric)
+        assert int(ours.wait) == theirs.patience_count
+
+
+@pytest.mark.parametrize("seq", SEQUENCES)
+def test_early_stopping_max_mode_is_min_mode_on_negated_metric(seq):
+    a = EarlyStopping(patience=2, min_delta=1e-3, mode="max")
+    b = EarlyStopping(patience=2, min_delta=1e-3, mode="min")
+    for m in seq:
+        a, b = a.update(-m), b.update(m)
+        assert (bool(a.should_stop), bool(a.improved), int(a.wait)) == (
+            bool(b.should_stop),
+            bool(b.improved),
+            int(b.wait),
+        )
+
+
+def test_early_stopping_keras_semantics_by_hand():
+    # patience=2, min_delta=0.1: 1.0 improves (from inf); 0.95 is within min_delta (wait 1);
+    # 0.85 beats 1.0 by 0.15 (improves, wait 0); 0.8, 0.79 do not beat 0.85 by > 0.1 -> stop
+    # after the second of them (Keras: "number of epochs with no improvement").
+    s = EarlyStopping(patience=2, min_delta=0.1)
+    trace = []
+    for m in [1.0, 0.95, 0.85, 0.8, 0.79, 0.1]:
+        s = s.update(m)
+        trace.append((bool(s.improved), int(s.wait), bool(s.should_stop)))
+    assert trace == [
+        (True, 0, False),
+        (False, 1, False),
+        (True, 0, False),
+        (False, 1, False),
+        (False, 2, True),
+        (True, 0, True),  # should_stop stays set; reset() clears it
+    ]
+    assert float(s.best) == 0.1
+    r = s.reset()
+    assert r == EarlyStopping(patience=2, min_delta=0.1)
+    assert r.best == float("inf") and not r.should_stop
+
+
+def test_early_stopping_is_a_pytree_under_scan_and_jit():
+    seq = SEQUENCES[1]
+    s = EarlyStopping(patience=2, min_delta=1e-3)
+
+    def step(s, m):
+        s = s.update(m)
+        return s, (s.should_stop, s.improved, s.wait)
+
+    _, (stop, imp, wait) = jax.lax.scan(step, s, jnp.asarray(seq, jnp.float32))
+    py = s
+    for i, m in enumerate(seq):
+        py = py.update(float(np.float32(m)))
+        assert (bool(stop[i]), bool(imp[i]), int(wait[i])) == (
+            bool(py.should_stop),
+            bool(py.improved),
+            int(py.wait),
+        )
+    jitted = jax.jit(lambda s, m: s.update(m))(s, 3.0)
+    assert bool(jitted.improved) and float(jitted.best) == 3.0
+    assert EarlyStopping(patience=3, mode="max").best == float("-inf")
+    assert len(jax.tree.leaves(s)) == 4
+
+
+def test_early_stopping_errors():
+    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
+        EarlyStopping(patience=0)
+    with pytest.raises(TypeError, match="patience must be an int"):
+        EarlyStopping(patience=2.5)
+    with pytest.raises(ValueError, match="min_delta must be >= 0, got -0.1"):
+        EarlyStopping(patience=1, min_delta=-0.1)
+    with pytest.raises(TypeError, match="min_delta must be a Python number"):
+        EarlyStopping(patience=1, min_delta="0.1")
+    with pytest.raises(ValueError, match=r"mode must be one of \('min', 'max'\), got 'auto'"):
+        EarlyStopping(patience=1, mode="auto")
