@@ -1,0 +1,293 @@
+"""dlref.activations against jax.nn, jax.grad, and the seed errata 8 and 9."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+from dlref import activations as A
+
+ELEMENTWISE = {
+    "sigmoid": (A.sigmoid, jax.nn.sigmoid),
+    "tanh": (A.tanh, jax.nn.tanh),
+    "relu": (A.relu, jax.nn.relu),
+    "leaky_relu": (A.leaky_relu, jax.nn.leaky_relu),
+    "softplus": (A.softplus, jax.nn.softplus),
+}
+AXIS = {
+    "softmax": (A.softmax, jax.nn.softmax),
+    "log_softmax": (A.log_softmax, jax.nn.log_softmax),
+}
+ALL = {**ELEMENTWISE, **AXIS}
+SMOOTH = ["sigmoid", "tanh", "softplus", "softmax", "log_softmax"]
+
+# Float64 agreement with jax.nn: a few ulps (eps = 2.2e-16), normwise over the array.
+RTOL64 = 1e-14
+
+
+def normwise(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(np.float64).tiny))
+
+
+def sample(key, shape=(5, 7), scale=3.0, dtype=jnp.float64):
+    return scale * jax.random.normal(key, shape, dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# values and gradients against jax.nn
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_values_match_jax_nn_float64(name, key, x64):
+    ours, ref = ALL[name]
+    x = sample(key)
+    np.testing.assert_allclose(ours(x), ref(x), rtol=RTOL64, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_values_match_jax_nn_float32(name, key):
+    ours, ref = ALL[name]
+    x = sample(key, dtype=jnp.float32)
+    got, want = ours(x), ref(x)
+    assert got.dtype == jnp.float32
+    # float32: eps = 1.2e-7; a few ulps of the largest value.
+    assert normwise(got, want) <= 5e-7
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_vjp_matches_jax_nn_same_cotangent(name, key, x64):
+    ours, ref = ALL[name]
+    kx, kc = jax.random.split(key)
+    x = sample(kx)
+    ct = jax.random.normal(kc, x.shape, x.dtype)
+    (g_ours,) = jax.vjp(ours, x)[1](ct)
+    (g_ref,) = jax.vjp(ref, x)[1](ct)
+    assert normwise(g_ours, g_ref) <= RTOL64
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_check_grads_order2(name, key, x64):
+    ours, _ = ALL[name]
+    x = sample(key, (3, 4))
+    check_grads(jax.jit(ours), (x,), order=2, modes=["fwd", "rev"])
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu"])
+def test_check_grads_order2_away_from_kink(name, key, x64):
+    ours, _ = ALL[name]
+    x = sample(key, (3, 4))
+    x = jnp.where(jnp.abs(x) < 0.1, 0.5, x)  # finite differences use eps ~1e-3 in float64
+    check_grads(jax.jit(ours), (x,), order=2, modes=["fwd", "rev"])
+
+
+def test_leaky_relu_slope_argument(key, x64):
+    x = sample(key)
+    np.testing.assert_allclose(A.leaky_relu(x, 0.2), jax.nn.leaky_relu(x, 0.2), rtol=0, atol=0)
+    g = jax.grad(lambda s: A.leaky_relu(x, s).sum())(0.2)
+    # d/dα Σ leaky_relu(x, α) = Σ_{x<0} x, written out directly.
+    np.testing.assert_allclose(g, np.sum(np.where(np.asarray(x) < 0, np.asarray(x), 0.0)))
+
+
+# --------------------------------------------------------------------------------------------
+# subgradients at the kinks (pinned: DESIGN / docstrings)
+
+
+def test_relu_subgradient_at_zero_is_zero():
+    assert jax.grad(A.relu)(0.0) == 0.0
+    assert jax.grad(jax.nn.relu)(0.0) == 0.0  # the convention dlref follows
+    assert jax.jvp(A.relu, (0.0,), (1.0,))[1] == 0.0
+    assert jax.grad(A.relu)(1e-30) == 1.0
+    assert jax.grad(A.relu)(-1e-30) == 0.0
+
+
+def test_leaky_relu_subgradient_at_zero_is_one():
+    assert jax.grad(A.leaky_relu)(0.0) == 1.0
+    assert jax.grad(jax.nn.leaky_relu)(0.0) == 1.0
+    assert jax.grad(A.leaky_relu)(-1e-30) == pytest.approx(0.01, rel=1e-7)
+    assert jax.grad(lambda x: A.leaky_relu(x, 0.3))(-1.0) == pytest.approx(0.3, rel=1e-7)
+
+
+def test_smooth_derivatives_at_zero():
+    # Exact values: σ'(0) = 1/4, tanh'(0) = 1, softplus'(0) = σ(0) = 1/2, σ''(0) = 0.
+    assert jax.grad(A.sigmoid)(0.0) == 0.25
+    assert jax.grad(A.tanh)(0.0) == 1.0
+    assert jax.grad(A.softplus)(0.0) == 0.5
+    assert jax.grad(jax.grad(A.sigmoid))(0.0) == 0.0
+    assert jax.grad(jax.grad(A.tanh))(0.0) == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# jit, vmap, dtypes
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_jit_and_vmap_agree_with_eager(name, key):
+    ours, _ = ALL[name]
+    x = sample(key, (4, 6), dtype=jnp.float32)
+    eager = ours(x)
+    # XLA may fuse the jitted graph differently: agreement to a couple of float32 ulps.
+    np.testing.assert_allclose(jax.jit(ours)(x), eager, rtol=3e-7, atol=1e-37)
+    np.testing.assert_allclose(jax.vmap(ours)(x), eager, rtol=3e-7, atol=1e-37)
+
+
+def test_softmax_axis(key, x64):
+    x = sample(key, (3, 4, 5))
+    for axis in (0, -2):
+        np.testing.assert_allclose(A.softmax(x, axis), jax.nn.softmax(x, axis), rtol=RTOL64)
+        np.testing.assert_allclose(
+            A.log_softmax(x, axis), jax.nn.log_softmax(x, axis), rtol=RTOL64, atol=1e-300
+        )
+        np.testing.assert_allclose(A.softmax(x, axis).sum(axis), 1.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_float64_preserved(name, x64):
+    ours, _ = ALL[name]
+    x = jnp.array([[-1.5, 0.25, 2.0]], jnp.float64)
+    assert ours(x).dtype == jnp.float64
+    assert jax.grad(lambda v: ours(v).sum())(x).dtype == jnp.float64
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_bfloat16_in_bfloat16_out(name):
+    ours, ref = ALL[name]
+    x = jnp.array([[-3.0, -0.5, 0.0, 0.75, 4.0]], jnp.bfloat16)
+    got = ours(x)
+    assert got.dtype == jnp.bfloat16
+    # bfloat16 has 8 significant bits (eps = 2^-7); agree with jax.nn to ~2 ulps.
+    assert normwise(got, ref(x).astype(jnp.float32)) <= 2**-6
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_integer_input_is_a_type_error(name):
+    ours, _ = ALL[name]
+    with pytest.raises(TypeError, match=f"{name}: x must have a floating dtype, got int32"):
+        ours(jnp.array([[1, 2, 3]], jnp.int32))
+
+
+@pytest.mark.parametrize("name", list(AXIS))
+def test_axis_errors(name):
+    ours, _ = AXIS[name]
+    with pytest.raises(ValueError, match=rf"{name}: axis must lie in \[-2, 2\).*got 2"):
+        ours(jnp.zeros((2, 3)), 2)
+    with pytest.raises(ValueError, match=rf"{name}: axis must lie in \[0, 0\)"):
+        ours(jnp.float32(1.0))
+    with pytest.raises(TypeError, match=f"{name}: axis must be an int, got None"):
+        ours(jnp.zeros((2, 3)), None)
+
+
+# --------------------------------------------------------------------------------------------
+# extreme inputs
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("name", list(ALL))
+def test_extreme_inputs_finite_values_and_gradients(name, dtype, x64):
+    ours, ref = ALL[name]
+    x = jnp.array([[-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4]], dtype)
+    y = ours(x)
+    g = jax.grad(lambda v: jnp.sum(ours(v) * jnp.arange(1.0, 8.0, dtype=dtype)))(x)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(y, ref(x), rtol=8 * float(jnp.finfo(dtype).eps), atol=0)
+
+
+def test_extreme_values_are_the_limits(x64):
+    x = jnp.array([-1e4, 1e4])
+    np.testing.assert_array_equal(A.sigmoid(x), [0.0, 1.0])
+    np.testing.assert_array_equal(A.tanh(x), [-1.0, 1.0])
+    np.testing.assert_array_equal(A.softplus(x), [0.0, 1e4])
+    np.testing.assert_array_equal(jax.vmap(jax.grad(A.softplus))(x), [0.0, 1.0])
+    # log_softmax([-1e4, 1e4]) = [-2e4 - log(1 + e^-2e4), -log(1 + e^-2e4)] = [-2e4, 0].
+    np.testing.assert_array_equal(A.log_softmax(x), [-2e4, 0.0])
+    np.testing.assert_array_equal(A.softmax(x), [0.0, 1.0])
+
+
+def test_sigmoid_keeps_relative_precision_in_the_tail(x64):
+    # σ(-40) = e^-40 / (1 + e^-40); in float64 1/(1+e^40) would be the same, but the
+    # derivative σ(1−σ) at +40 cancels to 0 while e/(1+e)² keeps it: σ'(40) = e^-40/(1+e^-40)².
+    e = np.exp(-40.0)
+    assert float(A.sigmoid(-40.0)) == pytest.approx(e / (1 + e), rel=1e-15)
+    assert float(jax.grad(A.sigmoid)(40.0)) == pytest.approx(e / (1 + e) ** 2, rel=1e-15)
+    assert float(jax.grad(A.tanh)(20.0)) == pytest.approx(4 * np.exp(-40.0), rel=1e-15)
+
+
+# --------------------------------------------------------------------------------------------
+# properties (hypothesis)
+
+finite = st.floats(-1e4, 1e4, allow_nan=False, width=64)
+
+
+@given(x=finite)
+def test_sigmoid_tanh_relations(x):
+    with jax.enable_x64(True):
+        s = float(A.sigmoid(x))
+        assert 0.0 <= s <= 1.0
+        assert s + float(A.sigmoid(-x)) == pytest.approx(1.0, abs=2e-16)
+        # tanh(x) = 2σ(2x) − 1 (absolute error: σ near 1 has absolute precision eps)
+        assert float(A.tanh(x)) == pytest.approx(2 * float(A.sigmoid(2 * x)) - 1, abs=1e-15)
+        # softplus(x) − softplus(−x) = x
+        assert float(A.softplus(x) - A.softplus(-x)) == pytest.approx(x, abs=1e-12)
+
+
+@given(xs=st.lists(finite, min_size=1, max_size=6))
+def test_softmax_is_a_distribution_and_shift_invariant(xs):
+    with jax.enable_x64(True):
+        x = jnp.array(xs)
+        p = A.softmax(x)
+        assert np.all(np.asarray(p) >= 0)
+        assert float(p.sum()) == pytest.approx(1.0, abs=1e-14)
+        np.testing.assert_allclose(A.softmax(x + 123.0), p, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(np.exp(A.log_softmax(x)), p, rtol=1e-12, atol=1e-300)
+
+
+# --------------------------------------------------------------------------------------------
+# seed errata
+
+
+def test_seed_errata_8_linear_activations_compose_to_a_linear_map(key, x64):
+    """SEED_ERRATA 8: the activation must be non-linear; linear layers compose to one."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    w1, b1 = jax.random.normal(k1, (1, 16)), jax.random.normal(k2, (16,))
+    w2, b2 = jax.random.normal(k3, (16, 1)), jax.random.normal(k4, (1,))
+
+    def net(act, x):
+        return (act(jnp.reshape(x, (1, 1)) @ w1 + b1) @ w2 + b2)[0, 0]
+
+    identity = lambda h: h  # noqa: E731 - the "linear activation"
+    xs = jnp.linspace(-2.0, 2.0, 9)
+    # The linear network's Jacobian is the same matrix w1 @ w2 everywhere...
+    jac_lin = jax.vmap(jax.grad(lambda x: net(identity, x)))(xs)
+    np.testing.assert_allclose(jac_lin, (w1 @ w2)[0, 0], rtol=1e-12)
+    # ...while a relu network's changes with x (it is piecewise linear, not linear).
+    jac_relu = jax.vmap(jax.grad(lambda x: net(A.relu, x)))(xs)
+    assert np.ptp(np.asarray(jac_relu)) > 1e-3
+
+    # Fitting |x| on [-1, 1]: the best any linear/affine map can do is least squares on
+    # [x, 1], residual > 0; a 2-unit relu layer is exact: |x| = relu(x) + relu(-x).
+    x = np.linspace(-1.0, 1.0, 21)
+    design = np.stack([x, np.ones_like(x)], 1)
+    coef, *_ = np.linalg.lstsq(design, np.abs(x), rcond=None)
+    assert np.max(np.abs(design @ coef - np.abs(x))) > 0.2
+    hidden = A.relu(jnp.asarray(x)[:, None] * jnp.array([[1.0, -1.0]]))
+    np.testing.assert_allclose(hidden @ jnp.array([1.0, 1.0]), np.abs(x), rtol=0, atol=0)
+
+
+def test_seed_errata_9_derivative_ranges(x64):
+    """SEED_ERRATA 9: σ' ∈ (0, 1/4], tanh' ∈ (0, 1]; maxima at 0, never 0 for moderate x."""
+    x = jnp.arange(-3000, 3001) / 100.0  # step 0.01; x[3000] is exactly 0
+    ds = jax.vmap(jax.grad(A.sigmoid))(x)
+    dt = jax.vmap(jax.grad(A.tanh))(x)
+    assert float(x[3000]) == 0.0 and float(ds[3000]) == 0.25 and float(dt[3000]) == 1.0
+    # Upper bounds, up to one float64 rounding of e/(1+e)² near x = 0 (eps = 2^-52).
+    assert float(ds.max()) <= 0.25 * (1 + 2**-51) and float(dt.max()) <= 1.0 * (1 + 2**-51)
+    assert int(jnp.argmax(ds)) in (2999, 3000, 3001)
+    assert float(ds.min()) > 0.0 and float(dt.min()) > 0.0  # the seed's closed bound 0
+    # σ' = σ(1 − σ) and tanh' = 1 − tanh² agree with jax.nn's derivatives here.
+    ref_ds = jax.vmap(jax.grad(jax.nn.sigmoid))(x)
+    assert normwise(ds, ref_ds) <= RTOL64
