@@ -1,5 +1,119 @@
-"""dlref: verified JAX reference implementations of deep-learning building blocks."""
+"""dlref: verified JAX reference implementations of deep-learning building blocks.
+
+The functional ops are re-exported here; the model zoo (``dlref.models``), the flax NNX modules
+(``dlref.nn``), training (``dlref.train``), experiments (``dlref.experiments``) and the kernels
+(``dlref.kernels``) are imported as submodules.
+"""
+
+from dlref.activations import leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
+from dlref.dropout import dropout, gaussian_dropout
+from dlref.losses import (
+    cross_entropy,
+    exponential_loss,
+    hinge_loss,
+    huber_loss,
+    kl_divergence,
+    l1_loss,
+    l2_loss,
+    multiclass_hinge_loss,
+    sigmoid_binary_cross_entropy,
+    smooth_l1_loss,
+    softmax_cross_entropy,
+    zero_one_loss,
+)
+from dlref.norm import (
+    BatchNormState,
+    batch_norm,
+    fold_batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    min_max_scale,
+    standardize,
+)
+from dlref.regularize import (
+    EarlyStopping,
+    clip_by_global_norm,
+    clip_by_value,
+    l1_penalty,
+    l2_penalty,
+)
+from dlref.shapes import (
+    CONVENTIONS,
+    ParamCount,
+    ReceptiveField,
+    Summary,
+    SummaryRow,
+    SummaryTotals,
+    activation_bytes,
+    activation_flops,
+    batch_norm_flops,
+    conv_flops,
+    conv_output_size,
+    conv_params,
+    conv_transpose_output_size,
+    pool_flops,
+    receptive_field,
+    summary,
+)
 
 __version__ = "0.1.0"
 
-__all__: list[str] = []
+__all__ = [
+    # activations
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    # losses
+    "zero_one_loss",
+    "cross_entropy",
+    "softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy",
+    "kl_divergence",
+    "hinge_loss",
+    "multiclass_hinge_loss",
+    "exponential_loss",
+    "l1_loss",
+    "l2_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    # norm
+    "BatchNormState",
+    "batch_norm",
+    "fold_batch_norm",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "min_max_scale",
+    "standardize",
+    # dropout
+    "dropout",
+    "gaussian_dropout",
+    # regularize
+    "l1_penalty",
+    "l2_penalty",
+    "clip_by_value",
+    "clip_by_global_norm",
+    "EarlyStopping",
+    # shapes
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "receptive_field",
+    "ReceptiveField",
+    "conv_params",
+    "ParamCount",
+    "conv_flops",
+    "pool_flops",
+    "activation_flops",
+    "batch_norm_flops",
+    "activation_bytes",
+    "summary",
+    "Summary",
+    "SummaryRow",
+    "SummaryTotals",
+    "CONVENTIONS",
+]

@@ -15,6 +15,25 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as _jcore
 
+__all__ = [
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "receptive_field",
+    "ReceptiveField",
+    "conv_params",
+    "ParamCount",
+    "conv_flops",
+    "pool_flops",
+    "activation_flops",
+    "batch_norm_flops",
+    "activation_bytes",
+    "summary",
+    "Summary",
+    "SummaryRow",
+    "SummaryTotals",
+    "CONVENTIONS",
+]
+
 
 def _is_seq(v: Any) -> bool:
     return isinstance(v, Sequence) and not isinstance(v, str)

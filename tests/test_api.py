@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 import pytest
 
 import dlref
+
+# Public modules whose functions are not all re-exported from the package root; their public
+# names (``__all__``, else every public function defined there) obey the same conventions.
+SUBMODULES = ["dlref.models"]
 
 # Optional arguments that DESIGN.md places positionally (the API contract wins over the
 # keyword-only habit): {function name: {argument names}}.
@@ -25,13 +30,28 @@ POSITIONAL_OPTIONAL = {
 }
 
 
+def _is_function(obj) -> bool:
+    return inspect.isfunction(obj) or (callable(obj) and hasattr(obj, "__wrapped__"))
+
+
 def _public_functions():
-    out = []
+    out = {}
     for name in dlref.__all__:
         obj = getattr(dlref, name)
-        if inspect.isfunction(obj) or (callable(obj) and hasattr(obj, "__wrapped__")):
-            out.append((name, obj))
-    return out
+        if _is_function(obj):
+            out[name] = obj
+    for module_name in SUBMODULES:
+        module = importlib.import_module(module_name)
+        names = getattr(module, "__all__", None) or [
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_") and _is_function(v) and v.__module__ == module_name
+        ]
+        for n in names:
+            obj = getattr(module, n)
+            if _is_function(obj):
+                out.setdefault(n, obj)
+    return sorted(out.items())
 
 
 def test_all_names_exist():

@@ -63,9 +63,16 @@ def test_cli_filter_without_match(capsys):
     assert "no op matches" in capsys.readouterr().err
 
 
-def test_cli_verify_all_registered_cases_pass(capsys):
-    code = cli.main(["verify", "--no-progress"])
+def test_cli_verify_prints_table_and_exit_code(capsys):
+    # One op through the whole command: table on stdout, exit 0 when every row passes.
+    assert cli.main(["verify", "--filter", "activations.relu", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert code == 0, out
-    n = len(verify.all_cases())
-    assert f"{n}/{n} ops pass" in out
+    assert "activations.relu" in out and "1/1 ops pass" in out
+
+
+@pytest.mark.parametrize("case", verify.all_cases(), ids=lambda c: c.op)
+def test_registered_case_passes(case, key):
+    """Every row of `dlref verify` passes (one test per row, so failures name the op)."""
+    row = verify.run_case(case, key)
+    assert row.error is None, row.error
+    assert row.passed, verify.format_table([row])
