@@ -4,4 +4,7 @@ This package may use ``dlref._checks`` and ``dlref.shapes``, never ``dlref.conv`
 ``impl=`` dispatch lives in ``dlref.conv`` and calls into here.
 """
 
-__all__: list[str] = []
+from dlref.kernels.im2col import im2col_conv
+from dlref.kernels.pallas_conv import ConvBlocks, choose_blocks, pallas_conv
+
+__all__ = ["ConvBlocks", "choose_blocks", "im2col_conv", "pallas_conv"]

@@ -1,0 +1,419 @@
+"""``dlref bench``: convolution implementations side by side, JSON and a PNG plot.
+
+Method (every implementation alike, in the same process):
+
+* the same inputs and the same output dtype (bf16 in, bf16 out: XLA asked for a float32
+  output from bf16 inputs runs a slower conv, so that comparison would flatter the kernels);
+* compiled once (``jax.jit(f).lower(...).compile()``), then warmed up;
+* dispatch amortized: ``inner`` calls are queued before one ``block_until_ready``, with
+  ``inner`` calibrated so that a sample lasts about ``--sample-ms``; the median of
+  ``--samples`` samples divided by ``inner`` is the time per call;
+* TFLOP/s from ``2·N·prod(out)·C_out·prod(k)·C_in/g`` (×3 for forward + backward);
+* the relative error ``max|y - y_ref| / max|y_ref|`` against ``lax.conv_general_dilated`` on
+  float32 inputs at HIGHEST precision (over ``y, dx, dw`` for forward + backward);
+* the compiled temporary memory, ``compiled.memory_analysis().temp_size_in_bytes``.
+
+Suites: ``cpu`` (default; small shapes, about a minute on 2 cores; the Pallas kernels only
+run in interpret mode on a CPU, far too slow to time, so they are left out there) and
+``resnet50`` (the ResNet-50 conv layers at batch 128 in bf16 and float32; for a GPU or TPU).
+``--dry-run`` only traces and lowers every function (Pallas for CUDA under an abstract H100
+when no GPU is present), which checks that a suite builds on a CPU-only host.
+
+The ``reference`` implementation is ``dlref.conv.conv(impl="reference")``, imported when the
+harness runs (the harness is a tool on top of the library; the kernels never import
+``dlref.conv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from dlref.kernels.im2col import im2col_conv
+from dlref.kernels.pallas_conv import pallas_conv
+from jax import lax
+
+IMPLS = ("reference", "im2col", "pallas", "xla")
+MODES = ("fwd", "fwdbwd")
+__all__ = ["Layer", "cli_main", "cpu_suite", "resnet50_suite", "run_suite"]
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "bench" / "results"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One benchmarked convolution (channels-last input, HWIO kernel)."""
+
+    name: str
+    batch: int
+    size: int  # square input
+    c_in: int
+    c_out: int
+    k: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.size, self.size, self.c_in)
+
+    @property
+    def w_shape(self) -> tuple[int, ...]:
+        return (self.k, self.k, self.c_in // self.groups, self.c_out)
+
+    @property
+    def opts(self) -> dict:
+        return dict(stride=self.stride, padding=self.padding, groups=self.groups)
+
+    def flops(self) -> float:
+        out = (self.size + 2 * self.padding - self.k) // self.stride + 1
+        return 2.0 * self.batch * out * out * self.c_out * self.k * self.k * self.c_in / self.groups
+
+
+def cpu_suite(batch: int = 8) -> list[Layer]:
+    """Small layers that run in about a minute on 2 CPU cores."""
+    return [
+        Layer("stem 7x7/2, 64, 3->16", batch, 64, 3, 16, 7, 2, 3),
+        Layer("3x3, 32, 16->32", batch, 32, 16, 32, 3, 1, 1),
+        Layer("3x3/2, 32->16, 32->64", batch, 32, 32, 64, 3, 2, 1),
+        Layer("1x1, 16, 64->128", batch, 16, 64, 128, 1),
+        Layer("dw 3x3, 32, 32", batch, 32, 32, 32, 3, 1, 1, groups=32),
+    ]
+
+
+def resnet50_suite(batch: int = 128) -> list[Layer]:
+    """The ResNet-50 conv layers of the GPU performance issue (torchvision's ResNet-50)."""
+    return [
+        Layer("stem 7x7/2, 224, 3->64", batch, 224, 3, 64, 7, 2, 3),
+        Layer("3x3, 56, 64->64", batch, 56, 64, 64, 3, 1, 1),
+        Layer("3x3, 28, 128->128", batch, 28, 128, 128, 3, 1, 1),
+        Layer("3x3, 14, 256->256", batch, 14, 256, 256, 3, 1, 1),
+        Layer("3x3, 7, 512->512", batch, 7, 512, 512, 3, 1, 1),
+        Layer("1x1, 56, 64->256", batch, 56, 64, 256, 1),
+        Layer("1x1, 14, 1024->256", batch, 14, 1024, 256, 1),
+        Layer("3x3/2, 56->28, 128->128", batch, 56, 128, 128, 3, 2, 1),
+    ]
+
+
+SUITES = {
+    "cpu": (cpu_suite, ("float32",)),
+    "resnet50": (resnet50_suite, ("bfloat16", "float32")),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The functions under test.
+
+
+def _xla(x, w, *, stride, padding, groups):
+    nd = w.ndim - 2
+    return lax.conv_general_dilated(
+        x, w, (stride,) * nd, ((padding, padding),) * nd,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
+    )  # fmt: skip
+
+
+def _reference_fn() -> Callable:
+    try:
+        from dlref.conv import conv
+    except ImportError as e:  # pragma: no cover - only before dlref.conv exists
+        raise RuntimeError(
+            f"dlref bench: the 'reference' implementation needs dlref.conv ({e})"
+        ) from e
+    return lambda x, w, **o: conv(x, w, impl="reference", **o)
+
+
+def implementation(name: str) -> Callable:
+    """``(x, w, *, stride, padding, groups) -> y`` for an implementation name."""
+    if name == "reference":
+        return _reference_fn()
+    if name == "im2col":
+        return im2col_conv
+    if name == "pallas":
+        return pallas_conv
+    if name == "xla":
+        return _xla
+    raise ValueError(f"dlref bench: unknown implementation {name!r}, expected one of {IMPLS}")
+
+
+def _make_fn(conv: Callable, layer: Layer, mode: str) -> Callable:
+    if mode == "fwd":
+        return lambda x, w, ct: conv(x, w, **layer.opts)
+
+    def fwdbwd(x, w, ct):
+        y, pull = jax.vjp(lambda x, w: conv(x, w, **layer.opts), x, w)
+        return (y, *pull(ct))
+
+    return fwdbwd
+
+
+def _inputs(layer: Layer, dtype, key):
+    kx, kw, kc = jax.random.split(key, 3)
+    x = jax.random.normal(kx, layer.x_shape, jnp.float32)
+    fan_in = layer.k * layer.k * layer.c_in // layer.groups
+    w = jax.random.normal(kw, layer.w_shape, jnp.float32) / math.sqrt(fan_in)
+    y_shape = jax.eval_shape(lambda x, w: _xla(x, w, **layer.opts), x, w).shape
+    ct = jax.random.normal(kc, y_shape, jnp.float32)
+    return x.astype(dtype), w.astype(dtype), ct.astype(dtype)
+
+
+def _rel_error(got, want) -> float:
+    num = den = 0.0
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        a, b = a.astype(jnp.float32), b.astype(jnp.float32)
+        if not bool(jnp.all(jnp.isfinite(a))):
+            return float("inf")
+        num = max(num, float(jnp.max(jnp.abs(a - b))))
+        den = max(den, float(jnp.max(jnp.abs(b))))
+    return num / den if den else float("inf")
+
+
+def _time_compiled(compiled, args, *, samples: int, sample_ms: float) -> float:
+    """Median seconds per call, dispatch amortized over ``inner`` queued calls."""
+    jax.block_until_ready(compiled(*args))  # warm-up
+    t0 = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    one = max(time.perf_counter() - t0, 1e-6)
+    inner = int(min(1000, max(1, sample_ms / 1e3 / one)))
+    times = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        outs = [compiled(*args) for _ in range(inner)]
+        jax.block_until_ready(outs)
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+def _gpu_lowering_context():
+    """An abstract H100 for lowering the Triton kernels on a host without a GPU."""
+    from jax.sharding import AbstractDevice, AbstractMesh, AxisType
+
+    dev = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
+    return jax.sharding.use_abstract_mesh(
+        AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=dev)
+    )
+
+
+def _dry_run_one(impl: str, fn: Callable, args) -> dict:
+    shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if impl == "pallas" and jax.default_backend() == "cpu":
+            with _gpu_lowering_context():
+                text = jax.jit(fn).trace(*shapes).lower(lowering_platforms=("cuda",)).as_text()
+            return {"lowered_for": "cuda", "triton_calls": text.count("xla.gpu.triton")}
+        jax.jit(fn).trace(*shapes).lower()
+    return {"lowered_for": jax.default_backend()}
+
+
+def run_suite(
+    suite: str = "cpu",
+    *,
+    impls: tuple[str, ...] | None = None,
+    dtypes: tuple[str, ...] | None = None,
+    modes: tuple[str, ...] = MODES,
+    batch: int | None = None,
+    samples: int = 5,
+    sample_ms: float = 100.0,
+    dry_run: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Run (or, with ``dry_run``, only lower) a suite; return the JSON-ready record."""
+    from tqdm.auto import tqdm
+
+    make_layers, default_dtypes = SUITES[suite]
+    layers = make_layers() if batch is None else make_layers(batch)
+    on_cpu = jax.default_backend() == "cpu"
+    if impls is None:
+        impls = tuple(i for i in IMPLS if not (on_cpu and i == "pallas" and not dry_run))
+    dtypes = dtypes or default_dtypes
+    notes = []
+    if on_cpu and "pallas" not in impls:
+        notes.append("pallas left out: on a CPU it only runs in interpret mode, too slow to time")
+    jobs = [(ly, dt, md) for dt in dtypes for ly in layers for md in modes]
+    rows = []
+    key = jax.random.key(0)
+    bar = tqdm(total=len(jobs) * len(impls), desc=f"dlref bench {suite}", unit="fn",
+               disable=not progress, file=sys.stderr)  # fmt: skip
+    for layer, dtype, mode in jobs:
+        if dry_run:  # shapes only: nothing is allocated
+            args = jax.eval_shape(functools.partial(_inputs, layer, jnp.dtype(dtype)), key)
+        else:
+            args = _inputs(layer, jnp.dtype(dtype), key)
+            ref_args = tuple(a.astype(jnp.float32) for a in args)
+            with jax.default_matmul_precision("highest"):
+                want = jax.jit(_make_fn(_xla, layer, mode))(*ref_args)
+        for impl in impls:
+            bar.set_postfix_str(f"{layer.name} {dtype} {mode} {impl}")
+            row = dict(layer=layer.name, x_shape=layer.x_shape, w_shape=layer.w_shape,
+                       **layer.opts, dtype=dtype, mode=mode, impl=impl)  # fmt: skip
+            try:
+                fn = _make_fn(implementation(impl), layer, mode)
+                if dry_run:
+                    row.update(_dry_run_one(impl, fn, args))
+                else:
+                    compiled = jax.jit(fn).lower(*args).compile()
+                    got = compiled(*args)
+                    seconds = _time_compiled(compiled, args, samples=samples, sample_ms=sample_ms)
+                    mem = compiled.memory_analysis()
+                    flops = layer.flops() * (1 if mode == "fwd" else 3)
+                    row.update(
+                        time_ms=seconds * 1e3,
+                        tflops=flops / seconds / 1e12,
+                        rel_error=_rel_error(got, want),
+                        temp_bytes=None if mem is None else int(mem.temp_size_in_bytes),
+                    )
+            except (NotImplementedError, RuntimeError) as e:
+                row["skipped"] = f"{type(e).__name__}: {e}"
+            rows.append(row)
+            bar.update()
+    bar.close()
+    for row in rows:  # ratio to XLA: time / time_xla (> 1 is slower than XLA)
+        base = [r for r in rows if r["impl"] == "xla" and r["layer"] == row["layer"]
+                and r["dtype"] == row["dtype"] and r["mode"] == row["mode"]]  # fmt: skip
+        if base and "time_ms" in row and "time_ms" in base[0]:
+            row["ratio_to_xla"] = row["time_ms"] / base[0]["time_ms"]
+    device = jax.devices()[0]
+    return {
+        "suite": suite,
+        "dry_run": dry_run,
+        "device": device.device_kind,
+        "platform": device.platform,
+        "devices": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "jax_version": jax.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "method": {
+            "samples": samples,
+            "sample_ms": sample_ms,
+            "dispatch": "amortized",
+            "reference": "lax.conv_general_dilated float32 HIGHEST",
+        },  # fmt: skip
+        "notes": notes,
+        "results": rows,
+    }
+
+
+def format_table(record: dict) -> str:
+    """The results as a fixed-width text table."""
+    head = ("layer", "dtype", "mode", "impl", "ms", "TFLOP/s", "x XLA", "rel err", "temp MiB")
+    body = []
+    for r in record["results"]:
+        if "time_ms" not in r:
+            status = r.get("skipped", r.get("lowered_for", "-"))
+            body.append((r["layer"], r["dtype"], r["mode"], r["impl"], str(status)[:60],
+                         "", "", "", ""))  # fmt: skip
+            continue
+        temp = "-" if r["temp_bytes"] is None else f"{r['temp_bytes'] / 2**20:.2f}"
+        ratio = f"{r['ratio_to_xla']:.2f}" if "ratio_to_xla" in r else "-"
+        body.append((r["layer"], r["dtype"], r["mode"], r["impl"], f"{r['time_ms']:.3f}",
+                     f"{r['tflops']:.4f}", ratio, f"{r['rel_error']:.1e}", temp))  # fmt: skip
+    widths = [max(len(str(v)) for v in col) for col in zip(head, *body, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [f"{record['suite']} suite on {record['device']} ({record['platform']}), "
+             f"jax {record['jax_version']}, {record['date']}"]  # fmt: skip
+    lines += [fmt.format(*head), "  ".join("-" * w for w in widths)]
+    lines += [fmt.format(*b) for b in body]
+    lines += [f"note: {n}" for n in record["notes"]]
+    return "\n".join(lines)
+
+
+def plot(record: dict, path: Path) -> None:
+    """Bar chart of time relative to XLA, one panel per (dtype, mode)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in record["results"] if "ratio_to_xla" in r]
+    panels = sorted({(r["dtype"], r["mode"]) for r in rows})
+    if not panels:
+        return
+    impls = [i for i in IMPLS if any(r["impl"] == i for r in rows)]
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    width = 0.8 / len(impls)
+    for ax, (dtype, mode) in zip(axes[0], panels, strict=True):
+        for k, impl in enumerate(impls):
+            vals = []
+            for ly in layers:
+                hit = [r for r in rows if (r["layer"], r["dtype"], r["mode"], r["impl"])
+                       == (ly, dtype, mode, impl)]  # fmt: skip
+                vals.append(hit[0]["ratio_to_xla"] if hit else float("nan"))
+            ax.bar([i + k * width for i in range(len(layers))], vals, width, label=impl)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(layers))])
+        ax.set_xticklabels(layers, rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel("time / XLA time (lower is faster)")
+        ax.set_title(f"{dtype}, {mode}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"dlref bench {record['suite']}: {record['device']}, jax {record['jax_version']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cli_main(argv: list[str]) -> int:
+    """``dlref bench [--suite cpu|resnet50] ...``: run, print the table, write JSON and PNG."""
+    p = argparse.ArgumentParser(prog="dlref bench", description=__doc__.splitlines()[0])
+    p.add_argument("--suite", choices=sorted(SUITES), default="cpu")
+    p.add_argument("--impl", default=None, help=f"comma-separated subset of {','.join(IMPLS)}")
+    p.add_argument("--dtype", default=None, help="comma-separated dtypes (suite default)")
+    p.add_argument("--mode", default=",".join(MODES), help="fwd, fwdbwd or both")
+    p.add_argument("--batch", type=int, default=None, help="override the suite's batch size")
+    p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--sample-ms", type=float, default=100.0)
+    p.add_argument("--out", default=str(RESULTS_DIR), help="directory for the JSON and PNG")
+    p.add_argument("--dry-run", action="store_true", help="only trace and lower every function")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-save", action="store_true", help="print the table only")
+    args = p.parse_args(argv)
+    split = lambda s: tuple(v for v in s.split(",") if v) if s else None  # noqa: E731
+    impls = split(args.impl)
+    for i in impls or ():
+        if i not in IMPLS:
+            p.error(f"unknown implementation {i!r}, expected some of {IMPLS}")
+    modes = split(args.mode)
+    for m in modes:
+        if m not in MODES:
+            p.error(f"unknown mode {m!r}, expected some of {MODES}")
+    if "reference" in (impls or IMPLS):
+        try:
+            _reference_fn()
+        except RuntimeError as e:
+            if impls is not None:
+                print(e, file=sys.stderr)
+                return 2
+            impls = tuple(i for i in IMPLS if i != "reference")
+            if jax.default_backend() == "cpu" and not args.dry_run:
+                impls = tuple(i for i in impls if i != "pallas")
+    record = run_suite(
+        args.suite, impls=impls, dtypes=split(args.dtype), modes=modes, batch=args.batch,
+        samples=args.samples, sample_ms=args.sample_ms, dry_run=args.dry_run,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(format_table(record))
+    if not args.no_save:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"{args.suite}{'_dryrun' if args.dry_run else ''}_{record['platform']}"
+        (out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+        if not args.dry_run:
+            plot(record, out / f"{stem}.png")
+        print(f"wrote {out / stem}.json" + ("" if args.dry_run else " and .png"))
+    failed = [r for r in record["results"] if r.get("rel_error", 0) > 5e-2]
+    return 1 if failed else 0

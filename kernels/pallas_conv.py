@@ -1,0 +1,809 @@
+"""Pallas implicit-GEMM convolution: forward with a fused epilogue, and its backward kernels.
+
+Implicit GEMM computes ``y = P · W`` (``P`` the im2col matrix, ``W`` the reshaped kernel)
+without ever writing ``P``: a grid step owns a tile of ``block_m`` output pixels and
+``block_n`` output channels and loops over the ``K = taps × C_in/g`` reduction, reading, for
+each tap, a *shifted window* of the (once) padded input.
+
+The index arithmetic that makes every window a contiguous 2-D slice:
+
+1. Pad the input once (``lax.pad``; input-sized) and split each spatial dim into its ``s``
+   stride *phases*: ``x_ph[n, (r_1..r_D), (q_1..q_D), c] = x_pad[n, q·s + r, c]`` (a reshape
+   and a transpose; for stride 1 there is one phase and nothing moves). Flatten the phase
+   grid ``(Q_1..Q_D)`` row-major to one axis of length ``L``.
+2. Output pixel ``o`` reads ``x_pad[o·s + t·d]`` for tap ``t``. Write ``t·d = s·a + r``
+   (``a = ⌊t·d/s⌋``, ``r = t·d mod s``): that element is ``x_ph[r, o + a]``. Flattening ``o``
+   with the phase grid's strides (``m = Σ o_i·stride(Q)_i``, a "wide" output that includes
+   ``Q_i - out_i`` garbage columns per row) turns ``o + a`` into ``m + Σ a_i·stride(Q)_i``: a
+   *constant offset per tap*. So tap ``t`` of the tile ``m0..m0+block_m`` is the contiguous
+   rows ``x_ph[r(t), m0 + off(t) : m0 + off(t) + block_m, channels]``.
+3. The garbage columns are computed and sliced off at the end (``Q_i/out_i`` overhead, e.g.
+   58/56 for a 3×3 at 56); the backward weight kernel sees them as zeros.
+
+The GPU path lowers through Triton (``plgpu.CompilerParams``; block dims are powers of two,
+channels are zero-padded to the block), the TPU path through Mosaic (``pltpu.CompilerParams``;
+``block_m`` a multiple of 8, channel blocks of 128), and on the CPU the same kernels run in
+Pallas' interpret mode. Layout follows jax's ``pallas/ops/gpu/layer_norm.py``: kernels, the
+``pallas_call`` wrappers with their block heuristics, the ``custom_vjp`` wiring, and a plain
+jnp reference of the epilogue at the bottom.
+
+This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.conv``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from dlref.kernels.im2col import ConvGeometry, conv_geometry
+from jax import lax
+from jax.experimental import pallas as pl
+
+from dlref import _checks
+
+__all__ = ["ConvBlocks", "ACTIVATIONS", "choose_blocks", "pallas_conv"]
+
+ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
+_SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvBlocks:
+    """Tile sizes and launch settings of the Pallas convolution kernels.
+
+    Attributes:
+      block_m: output pixels per tile (rows of the implicit GEMM).
+      block_n: output channels per tile (per group).
+      block_k: input channels per reduction step (per group).
+      num_warps: Triton warps per program (GPU only).
+      num_stages: Triton software-pipelining stages (GPU only).
+      wgrad_splits: how many partial sums the weight-gradient reduction over ``M`` is split
+        into (each a parallel grid row; summed afterwards). ``0`` picks one automatically.
+    """
+
+    block_m: int = 64
+    block_n: int = 64
+    block_k: int = 32
+    num_warps: int = 4
+    num_stages: int = 2
+    wgrad_splits: int = 0
+
+
+def _next_pow2(v: int) -> int:
+    return 1 << max(0, (int(v) - 1).bit_length())
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def choose_blocks(
+    c_in_per_group: int, c_out_per_group: int, m: int, dtype: Any, *, backend: str = "gpu"
+) -> ConvBlocks:
+    """The heuristic tile sizes for one convolution.
+
+    GPU (Triton): power-of-two blocks of at least 16 (``tl.dot``'s minimum), ``block_k`` up
+    to 64 (32 for float32, whose tiles are twice as large), ``block_n`` up to 128, and
+    ``block_m`` 128 for 16-bit inputs (64 for float32) unless the output is smaller. TPU: block
+    dims that respect the (8, 128) tiling: channel blocks of 128, ``block_m`` a multiple of 8.
+
+    Args:
+      c_in_per_group: ``C_in / groups``.
+      c_out_per_group: ``C_out / groups``.
+      m: output pixels per image in the kernel's "wide" layout.
+      dtype: input dtype.
+      backend: ``"gpu"`` (also used by the generic interpreter) or ``"tpu"``.
+
+    Returns:
+      A :class:`ConvBlocks`.
+    """
+    narrow = jnp.dtype(dtype).itemsize <= 2
+    if backend == "tpu":
+        bm = min(256 if narrow else 128, _round_up(m, 8))
+        return ConvBlocks(block_m=bm, block_n=128, block_k=128, num_warps=4, num_stages=1)
+    bk = max(16, min(64 if narrow else 32, _next_pow2(c_in_per_group)))
+    bn = max(16, min(128, _next_pow2(c_out_per_group)))
+    bm = max(16, min(128 if narrow else 64, _next_pow2(m)))
+    warps = 8 if bm * bn >= 128 * 128 else 4
+    return ConvBlocks(block_m=bm, block_n=bn, block_k=bk, num_warps=warps, num_stages=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Static plan: the phase-split, flattened layout of one convolution.
+
+
+def _div(a, b: int):
+    """Floor division of a non-negative index (``lax.div`` for traced ints: Triton lowers
+    jnp's sign-correcting ``//`` and ``%`` poorly)."""
+    if isinstance(a, int):
+        return a // b
+    return lax.div(a, jnp.asarray(b, a.dtype))
+
+
+def _rem(a, b: int):
+    if isinstance(a, int):
+        return a % b
+    return lax.rem(a, jnp.asarray(b, a.dtype))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    geo: ConvGeometry
+    depthwise: bool  # C_in/g == 1: an elementwise kernel, no dot
+    phases: int  # prod(stride)
+    q_sizes: tuple[int, ...]  # phase-grid sizes Q_i = ceil(padded_i / s_i)
+    q_strides: tuple[int, ...]  # row-major strides of the phase grid
+    m_wide: int  # out_0 * prod(Q_1..)
+    m_pad: int  # m_wide rounded up to block_m
+    length: int  # flattened phase-grid length, covering every tap's window
+    cin_g: int
+    cout_g: int
+    cin_p: int  # per-group channel counts padded to the blocks
+    cout_p: int
+    blocks: ConvBlocks
+    backend: str  # "gpu", "tpu" or "interpret"
+    interpret: Any
+
+    def tap(self, t):
+        """Phase index and flat offset of tap ``t`` (works on ints and traced int scalars)."""
+        geo = self.geo
+        phase, offset = 0, 0
+        rem = t
+        for i in reversed(range(geo.nd)):
+            ki = _rem(rem, geo.kernel[i])
+            rem = _div(rem, geo.kernel[i])
+            shift = ki * geo.dilation[i]
+            r, a = _rem(shift, geo.stride[i]), _div(shift, geo.stride[i])
+            pstride = math.prod(geo.stride[i + 1 :])
+            phase = phase + r * pstride
+            offset = offset + a * self.q_strides[i]
+        return phase, offset
+
+    @property
+    def max_offset(self) -> int:
+        return max(self.tap(t)[1] for t in range(self.geo.taps))
+
+
+def _target_platform() -> str:
+    """The platform kernels are built for: an abstract GPU/TPU device set with
+    ``jax.sharding.use_abstract_mesh`` (ahead-of-time lowering from a CPU host), else the
+    default backend."""
+    device = jax.sharding.get_abstract_mesh().abstract_device
+    if device is not None:
+        if device.platform in ("gpu", "cuda", "rocm"):
+            return "gpu"
+        if device.platform == "tpu":
+            return "tpu"
+    return jax.default_backend()
+
+
+def _resolve_backend(interpret: Any) -> tuple[str, Any]:
+    """``interpret=None``: compiled on GPU/TPU, interpreted on the CPU."""
+    platform = _target_platform()
+    if interpret is None:
+        if platform in ("gpu", "tpu"):
+            return platform, False
+        return "interpret", True
+    if interpret is False:
+        if platform not in ("gpu", "tpu"):
+            raise NotImplementedError(
+                f"pallas_conv: compiled kernels need a GPU or TPU, the default backend is "
+                f"{platform!r}; pass interpret=True"
+            )
+        return platform, False
+    if interpret is True:
+        return "interpret", True
+    # pltpu.InterpretParams (the TPU interpreter): the TPU variant, interpreted.
+    return "tpu", interpret
+
+
+def _make_plan(geo: ConvGeometry, dtype, block, interpret) -> _Plan:
+    backend, interp = _resolve_backend(interpret)
+    g = geo.groups
+    cin_g, cout_g = geo.c_in // g, geo.c_out // g
+    depthwise = cin_g == 1 and g > 1
+    padded = [n + lo + hi for n, (lo, hi) in zip(geo.in_sizes, geo.padding, strict=True)]
+    q_sizes = tuple(-(-p // s) for p, s in zip(padded, geo.stride, strict=True))
+    q_strides = tuple(math.prod(q_sizes[i + 1 :]) for i in range(geo.nd))
+    m_wide = geo.out_sizes[0] * q_strides[0]
+    if block is None:
+        block = choose_blocks(
+            cin_g, cout_g, m_wide, dtype, backend="tpu" if backend == "tpu" else "gpu"
+        )
+    if not isinstance(block, ConvBlocks):
+        raise TypeError(f"pallas_conv: block must be a ConvBlocks, got {type(block).__name__}")
+    bm, bn, bk = block.block_m, block.block_n, block.block_k
+    if backend == "gpu":
+        for name, v in (("block_m", bm), ("block_n", bn), ("block_k", bk)):
+            if v < 16 or v & (v - 1):
+                raise NotImplementedError(
+                    f"pallas_conv: Triton needs power-of-two blocks >= 16, got {name}={v}"
+                )
+    if backend == "tpu" and (bm % 8 or bn % 128 or bk % 128):
+        raise NotImplementedError(
+            f"pallas_conv: TPU blocks must respect the (8, 128) tiling, got block_m={bm}, "
+            f"block_n={bn}, block_k={bk}"
+        )
+    if depthwise:
+        # Depthwise: channel c*mult + j reads input channel c (the wrapper repeats it).
+        cin_p = cout_p = _round_up(geo.c_out, bn)
+    else:
+        cin_p, cout_p = _round_up(cin_g, bk), _round_up(cout_g, bn)
+    m_pad = _round_up(m_wide, bm)
+    plan = _Plan(
+        geo, depthwise, math.prod(geo.stride), q_sizes, q_strides, m_wide, m_pad, 0,
+        cin_g, cout_g, cin_p, cout_p, block, backend, interp,
+    )  # fmt: skip
+    length = max(math.prod(q_sizes), m_pad + plan.max_offset)
+    return dataclasses.replace(plan, length=_round_up(length, 8))
+
+
+def _check_dtype(dtype, plan: _Plan) -> None:
+    dtype = jnp.dtype(dtype)
+    if plan.backend != "interpret" and dtype not in _SUPPORTED_DTYPES:
+        raise NotImplementedError(
+            f"pallas_conv: compiled kernels support float32, bfloat16 and float16, got {dtype}"
+        )
+
+
+def _acc_dtype(dtype) -> jnp.dtype:
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout transforms (input-sized, never patch-sized).
+
+
+def _phase_split(x: jax.Array, plan: _Plan) -> jax.Array:
+    """``(N, *spatial, C)`` -> ``(N, phases, length, C)``: padded, phase-split, flattened."""
+    geo, nd = plan.geo, plan.geo.nd
+    n, c = x.shape[0], x.shape[-1]
+    cfg = [(0, 0, 0)]
+    for (lo, _hi), size, q, s in zip(geo.padding, geo.in_sizes, plan.q_sizes, geo.stride,
+                                    strict=True):  # fmt: skip
+        cfg.append((lo, q * s - size - lo, 0))  # pad, then round each dim up to q*s
+    cfg.append((0, 0, 0))
+    xp = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+    if plan.phases > 1:
+        split = [n]
+        for q, s in zip(plan.q_sizes, geo.stride, strict=True):
+            split += [q, s]
+        xp = xp.reshape(*split, c)
+        perm = [0] + [2 + 2 * i for i in range(nd)] + [1 + 2 * i for i in range(nd)]
+        xp = xp.transpose(*perm, 2 * nd + 1)
+    xp = xp.reshape(n, plan.phases, math.prod(plan.q_sizes), c)
+    extra = plan.length - math.prod(plan.q_sizes)
+    return jnp.pad(xp, ((0, 0), (0, 0), (0, extra), (0, 0)))
+
+
+def _group_pad_channels(a: jax.Array, groups: int, per: int, per_p: int) -> jax.Array:
+    """Pad the last axis (``groups * per`` channels) to ``groups * per_p``, group by group."""
+    if per == per_p:
+        return a
+    lead = a.shape[:-1]
+    a = a.reshape(*lead, groups, per)
+    a = jnp.pad(a, [(0, 0)] * (len(lead) + 1) + [(0, per_p - per)])
+    return a.reshape(*lead, groups * per_p)
+
+
+def _to_wide(y: jax.Array, plan: _Plan) -> jax.Array:
+    """``(N, *out, C)`` -> ``(N, m_pad, C)`` with zeros in the garbage columns."""
+    geo = plan.geo
+    n, c = y.shape[0], y.shape[-1]
+    cfg = [(0, 0), (0, 0)]
+    cfg += [(0, q - o) for q, o in zip(plan.q_sizes[1:], geo.out_sizes[1:], strict=True)]
+    y = jnp.pad(y, cfg + [(0, 0)]).reshape(n, plan.m_wide, c)
+    return jnp.pad(y, ((0, 0), (0, plan.m_pad - plan.m_wide), (0, 0)))
+
+
+def _from_wide(y: jax.Array, plan: _Plan) -> jax.Array:
+    """``(N, m_pad, C)`` -> ``(N, *out, C)``."""
+    geo = plan.geo
+    n, c = y.shape[0], y.shape[-1]
+    y = y[:, : plan.m_wide].reshape(n, geo.out_sizes[0], *plan.q_sizes[1:], c)
+    return y[(slice(None),) + tuple(slice(0, o) for o in geo.out_sizes) + (slice(None),)]
+
+
+def _out_channels(a: jax.Array, plan: _Plan) -> jax.Array:
+    """The kernel's padded channel layout -> the real ``C_out`` channels."""
+    if plan.depthwise:
+        return a[..., : plan.geo.c_out]
+    g = plan.geo.groups
+    lead = a.shape[:-1]
+    a = a.reshape(*lead, g, plan.cout_p)[..., : plan.cout_g]
+    return a.reshape(*lead, g * plan.cout_g)
+
+
+def _pad_out_channels(a: jax.Array, plan: _Plan) -> jax.Array:
+    if plan.depthwise:
+        return jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, plan.cout_p - a.shape[-1])])
+    return _group_pad_channels(a, plan.geo.groups, plan.cout_g, plan.cout_p)
+
+
+def _prep_input(x: jax.Array, plan: _Plan) -> jax.Array:
+    if plan.depthwise:
+        mult = plan.geo.c_out // plan.geo.c_in
+        if mult > 1:
+            x = jnp.repeat(x, mult, axis=-1)
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, plan.cin_p - x.shape[-1])])
+    else:
+        x = _group_pad_channels(x, plan.geo.groups, plan.cin_g, plan.cin_p)
+    return _phase_split(x, plan)
+
+
+def _prep_weight(w: jax.Array, plan: _Plan) -> jax.Array:
+    """HWIO -> ``(G, T, cin_p, cout_p)`` (dense) or ``(T, cout_p)`` (depthwise)."""
+    geo = plan.geo
+    if plan.depthwise:
+        wd = w.reshape(geo.taps, geo.c_out)
+        return jnp.pad(wd, ((0, 0), (0, plan.cout_p - geo.c_out)))
+    g = geo.groups
+    wm = w.reshape(geo.taps, plan.cin_g, g, plan.cout_g).transpose(2, 0, 1, 3)
+    return jnp.pad(
+        wm, ((0, 0), (0, 0), (0, plan.cin_p - plan.cin_g), (0, plan.cout_p - plan.cout_g))
+    )
+
+
+def _compiler_params(plan: _Plan, n_grid: int):
+    if plan.backend == "gpu":
+        from jax.experimental.pallas import triton as plgpu
+
+        return plgpu.CompilerParams(
+            num_warps=plan.blocks.num_warps, num_stages=plan.blocks.num_stages
+        )
+    if plan.backend == "tpu":
+        from jax.experimental.pallas import tpu as pltpu
+
+        return pltpu.CompilerParams(dimension_semantics=("parallel",) * n_grid)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels (bodies on refs).
+
+
+def _activate(z: jax.Array, activation: str, negative_slope: float) -> jax.Array:
+    if activation == "relu":
+        return jnp.maximum(z, 0)
+    if activation == "leaky_relu":
+        return jnp.where(z >= 0, z, z * negative_slope)
+    if activation == "sigmoid":
+        return 1 / (1 + jnp.exp(-z))
+    if activation == "tanh":
+        return jnp.tanh(z)
+    return z
+
+
+def _conv_fwd_kernel(
+    x_ref, w_ref, *rest, plan: _Plan, has: tuple[bool, ...], activation: str,
+    negative_slope: float, emit_pre: bool,
+):  # fmt: skip
+    """One (image, pixel tile, channel tile): loop over taps × channel blocks, then epilogue."""
+    n_vec = sum(has[:3])
+    vec_refs = rest[:n_vec]
+    res_ref = rest[n_vec] if has[3] else None
+    out_refs = rest[n_vec + has[3] :]
+    blocks = plan.blocks
+    bm = blocks.block_m
+    i, j = pl.program_id(1), pl.program_id(2)
+    m0 = i * bm
+    acc_t = _acc_dtype(x_ref.dtype)
+    if plan.depthwise:
+        bc = blocks.block_n
+        c0 = j * bc
+
+        def body(t, acc):
+            phase, off = plan.tap(t)
+            xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(c0, bc)].astype(acc_t)
+            ws = w_ref[pl.ds(t, 1), :].astype(acc_t)
+            return acc + xs * ws
+
+        acc = lax.fori_loop(0, plan.geo.taps, body, jnp.zeros((bm, bc), acc_t))
+    else:
+        bk = blocks.block_k
+        n_k = plan.cin_p // bk
+        n_nb = plan.cout_p // blocks.block_n
+        cbase = _div(j, n_nb) * plan.cin_p
+
+        def body(r, acc):
+            t, kb = _div(r, n_k), _rem(r, n_k)
+            phase, off = plan.tap(t)
+            xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(cbase + kb * bk, bk)]
+            ws = w_ref[t, pl.ds(kb * bk, bk), :]
+            return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
+
+        acc = lax.fori_loop(0, plan.geo.taps * n_k, body, jnp.zeros((bm, blocks.block_n), acc_t))
+    # Fused epilogue: z = (acc + bias) * scale + shift + residual; y = act(z).
+    k = 0
+    if has[0]:
+        acc = acc + vec_refs[k][...].astype(acc_t)
+        k += 1
+    u = acc
+    if has[1]:
+        acc = acc * vec_refs[k][...].astype(acc_t)
+        k += 1
+    if has[2]:
+        acc = acc + vec_refs[k][...].astype(acc_t)
+    if has[3]:
+        acc = acc + res_ref[...].astype(acc_t)
+    out_refs[0][...] = _activate(acc, activation, negative_slope).astype(out_refs[0].dtype)
+    if emit_pre:
+        out_refs[1][...] = u.astype(out_refs[1].dtype)
+
+
+def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: int):
+    """Partial weight gradient: ``Σ_m x_window(t)[m, k-block]ᵀ dy[m, n-block]`` over a slice
+    of the ``N × m``-tiles (one partial sum per split; summed outside)."""
+    blocks = plan.blocks
+    bm = blocks.block_m
+    s, t = pl.program_id(0), pl.program_id(1)
+    j = pl.program_id(2)
+    acc_t = _acc_dtype(x_ref.dtype)
+    phase, off = plan.tap(t)
+    if plan.depthwise:
+        bc = blocks.block_n
+        c0 = j * bc
+
+        def body(l, acc):
+            it = s * per_split + l
+            n, mb = _div(it, n_mb), _rem(it, n_mb)
+            xs = x_ref[n, phase, pl.ds(mb * bm + off, bm), pl.ds(c0, bc)].astype(acc_t)
+            dys = dy_ref[n, pl.ds(mb * bm, bm), pl.ds(c0, bc)].astype(acc_t)
+            return acc + jnp.sum(xs * dys, axis=0, keepdims=True)
+
+        acc = lax.fori_loop(0, per_split, body, jnp.zeros((1, bc), acc_t))
+    else:
+        bk, bn = blocks.block_k, blocks.block_n
+        n_k = plan.cin_p // bk
+        n_nb = plan.cout_p // bn
+        g, rest = _div(j, n_k * n_nb), _rem(j, n_k * n_nb)
+        kb, nb = _div(rest, n_nb), _rem(rest, n_nb)
+
+        def body(l, acc):
+            it = s * per_split + l
+            n, mb = _div(it, n_mb), _rem(it, n_mb)
+            xs = x_ref[n, phase, pl.ds(mb * bm + off, bm), pl.ds(g * plan.cin_p + kb * bk, bk)]
+            dys = dy_ref[n, pl.ds(mb * bm, bm), pl.ds(g * plan.cout_p + nb * bn, bn)]
+            return acc + lax.dot_general(
+                xs, dys, (((0,), (0,)), ((), ())), preferred_element_type=acc_t
+            )
+
+        acc = lax.fori_loop(0, per_split, body, jnp.zeros((bk, bn), acc_t))
+    o_ref[...] = acc
+
+
+# ---------------------------------------------------------------------------------------------
+# pallas_call wrappers.
+
+
+def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype,
+                  emit_pre):  # fmt: skip
+    """Run the forward kernel; returns ``y`` (and the pre-scale ``u`` if ``emit_pre``)."""
+    geo, blocks = plan.geo, plan.blocks
+    n = x.shape[0]
+    xk = _prep_input(x, plan)
+    wk = _prep_weight(w, plan)
+    bm, bn = blocks.block_m, blocks.block_n
+    n_m = plan.m_pad // bm
+    g = 1 if plan.depthwise else geo.groups
+    n_nb = plan.cout_p // bn
+    grid = (n, n_m, g * n_nb)
+    cols = g * plan.cout_p
+    in_specs = [pl.BlockSpec((None, plan.phases, plan.length, xk.shape[-1]),
+                             lambda b, i, j: (b, 0, 0, 0))]  # fmt: skip
+    if plan.depthwise:
+        in_specs.append(pl.BlockSpec((geo.taps, bn), lambda b, i, j: (0, j)))
+    else:
+        in_specs.append(
+            pl.BlockSpec(
+                (None, geo.taps, plan.cin_p, bn),
+                lambda b, i, j: (_div(j, n_nb), 0, 0, _rem(j, n_nb)),
+            )
+        )
+    args = [xk, wk]
+    has = tuple(v is not None for v in (bias, scale, shift, residual))
+    for v in (bias, scale, shift):
+        if v is not None:
+            args.append(_pad_out_channels(v.reshape(1, geo.c_out), plan))
+            in_specs.append(pl.BlockSpec((1, bn), lambda b, i, j: (0, j)))
+    if residual is not None:
+        args.append(_to_wide(_pad_out_channels(residual, plan), plan))
+        in_specs.append(pl.BlockSpec((None, bm, bn), lambda b, i, j: (b, i, j)))
+    out_spec = pl.BlockSpec((None, bm, bn), lambda b, i, j: (b, i, j))
+    out_shape = [jax.ShapeDtypeStruct((n, plan.m_pad, cols), out_dtype)]
+    out_specs = [out_spec]
+    if emit_pre:
+        out_shape.append(jax.ShapeDtypeStruct((n, plan.m_pad, cols), out_dtype))
+        out_specs.append(out_spec)
+    kernel = functools.partial(
+        _conv_fwd_kernel, plan=plan, has=has, activation=activation,
+        negative_slope=slope, emit_pre=emit_pre,
+    )  # fmt: skip
+    outs = pl.pallas_call(
+        kernel,
+        out_shape=out_shape,
+        grid=grid,
+        in_specs=in_specs,
+        out_specs=out_specs,
+        interpret=plan.interpret,
+        compiler_params=_compiler_params(plan, len(grid)),
+        name="dlref_conv_fwd",
+    )(*args)
+    return [_out_channels(_from_wide(o, plan), plan) for o in outs]
+
+
+def _wgrad_call(x, dy, plan, w_dtype):
+    """Weight gradient ``(*k, C_in/g, C_out)`` as split partial sums of a Pallas reduction."""
+    geo, blocks = plan.geo, plan.blocks
+    n = x.shape[0]
+    bm, bn, bk = blocks.block_m, blocks.block_n, blocks.block_k
+    xk = _prep_input(x, plan)
+    dyk = _to_wide(_pad_out_channels(dy, plan), plan)
+    n_mb = plan.m_pad // bm
+    items = n * n_mb
+    want = blocks.wgrad_splits or max(1, min(items, 32))
+    splits = max(d for d in range(1, min(want, items) + 1) if items % d == 0)
+    per_split = items // splits
+    acc_t = _acc_dtype(xk.dtype)
+    if plan.depthwise:
+        n_j = plan.cout_p // bn
+        out_shape = jax.ShapeDtypeStruct((splits, geo.taps, 1, plan.cout_p), acc_t)
+        out_spec = pl.BlockSpec((None, None, 1, bn), lambda s, t, j: (s, t, 0, j))
+    else:
+        n_k, n_nb = plan.cin_p // bk, plan.cout_p // bn
+        n_j = geo.groups * n_k * n_nb
+        out_shape = jax.ShapeDtypeStruct(
+            (splits, geo.groups, geo.taps, plan.cin_p, plan.cout_p), acc_t
+        )
+
+        def out_index(s, t, j):
+            g, r = _div(j, n_k * n_nb), _rem(j, n_k * n_nb)
+            return (s, g, t, _div(r, n_nb), _rem(r, n_nb))
+
+        out_spec = pl.BlockSpec((None, None, None, bk, bn), out_index)
+    grid = (splits, geo.taps, n_j)
+    part = pl.pallas_call(
+        functools.partial(_wgrad_kernel, plan=plan, per_split=per_split, n_mb=n_mb),
+        out_shape=out_shape,
+        grid=grid,
+        in_specs=[
+            pl.BlockSpec(xk.shape, lambda s, t, j: (0, 0, 0, 0)),
+            pl.BlockSpec(dyk.shape, lambda s, t, j: (0, 0, 0)),
+        ],
+        out_specs=out_spec,
+        interpret=plan.interpret,
+        compiler_params=_compiler_params(plan, len(grid)),
+        name="dlref_conv_wgrad",
+    )(xk, dyk)
+    total = part.sum(axis=0)
+    if plan.depthwise:
+        dw = total[:, 0, : geo.c_out].reshape(*geo.kernel, 1, geo.c_out)
+    else:
+        dw = total[:, :, : plan.cin_g, : plan.cout_g].transpose(1, 2, 0, 3)
+        dw = dw.reshape(*geo.kernel, plan.cin_g, geo.c_out)
+    return dw.astype(w_dtype)
+
+
+def _input_grad(dy, w, geo: ConvGeometry, x_dtype, block, interpret):
+    """``dx`` = stride-1 conv of the dilated, padded ``dy`` with the flipped, transposed kernel,
+    run by the same forward kernel."""
+    nd, g = geo.nd, geo.groups
+    cfg = [(0, 0, 0)]
+    for i in range(nd):
+        k, s, d = geo.kernel[i], geo.stride[i], geo.dilation[i]
+        lo, _ = geo.padding[i]
+        span = d * (k - 1)
+        hi_t = geo.in_sizes[i] - 1 - (geo.out_sizes[i] - 1) * s + lo
+        cfg.append((span - lo, hi_t, s - 1))
+    cfg.append((0, 0, 0))
+    dyp = lax.pad(dy.astype(x_dtype), jnp.zeros((), x_dtype), cfg)
+    # Flip the taps and swap I/O within each group: (*k, Cg_in, G, Cg_out) -> (*k, Cg_out, G·Cg_in)
+    cin_g, cout_g = geo.c_in // g, geo.c_out // g
+    wt = lax.rev(w, tuple(range(nd))).reshape(*geo.kernel, cin_g, g, cout_g)
+    perm = (*range(nd), nd + 2, nd + 1, nd)
+    wt = wt.transpose(perm).reshape(*geo.kernel, cout_g, g * cin_g)
+    geo_t = ConvGeometry(
+        tuple(dyp.shape[1:-1]), geo.kernel, (1,) * nd, ((0, 0),) * nd, geo.dilation,
+        geo.in_sizes, g, geo.c_out, geo.c_in,
+    )  # fmt: skip
+    plan_t = _make_plan(geo_t, x_dtype, block, interpret)
+    (dx,) = _forward_call(
+        dyp, wt.astype(x_dtype), None, None, None, None, plan_t, "none", 0.0, x_dtype, False
+    )
+    return dx
+
+
+# ---------------------------------------------------------------------------------------------
+# custom_vjp wiring.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+    plan: _Plan
+    activation: str
+    negative_slope: float
+    out_dtype: Any
+    block: Any
+    interpret: Any
+
+
+def _activation_grad(z, activation, slope):
+    if activation == "relu":
+        return (z > 0).astype(z.dtype)  # relu'(0) = 0
+    if activation == "leaky_relu":
+        return jnp.where(z >= 0, 1.0, slope).astype(z.dtype)  # leaky'(0) = 1
+    if activation == "sigmoid":
+        sg = jax.nn.sigmoid(z)
+        return sg * (1 - sg)
+    if activation == "tanh":
+        return 1 - jnp.tanh(z) ** 2
+    return jnp.ones_like(z)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _pallas_conv(x, w, bias, scale, shift, residual, st: _Static):
+    (y,) = _forward_call(x, w, bias, scale, shift, residual, st.plan, st.activation,
+                         st.negative_slope, st.out_dtype, False)  # fmt: skip
+    return y
+
+
+def _needs_pre(bias, scale, shift, residual, st):
+    return scale is not None or st.activation != "none"
+
+
+def _pallas_conv_fwd(x, w, bias, scale, shift, residual, st):
+    emit = _needs_pre(bias, scale, shift, residual, st)
+    outs = _forward_call(x, w, bias, scale, shift, residual, st.plan, st.activation,
+                         st.negative_slope, st.out_dtype, emit)  # fmt: skip
+    u = outs[1] if emit else None
+    return outs[0], (x, w, bias, scale, shift, residual, u)
+
+
+def _pallas_conv_bwd(st, res, g):
+    x, w, bias, scale, shift, residual, u = res
+    geo = st.plan.geo
+    acc_t = _acc_dtype(x.dtype)
+    g = g.astype(acc_t)
+    spatial = tuple(range(g.ndim - 1))
+    # Epilogue backward: z = u * scale + shift + residual, u = conv + bias, y = act(z).
+    if st.activation != "none":
+        z = u.astype(acc_t)
+        if scale is not None:
+            z = z * scale.astype(acc_t)
+        if shift is not None:
+            z = z + shift.astype(acc_t)
+        if residual is not None:
+            z = z + residual.astype(acc_t)
+        g = g * _activation_grad(z, st.activation, st.negative_slope)
+    d_residual = None if residual is None else g.astype(residual.dtype)
+    d_shift = None if shift is None else g.sum(spatial).astype(shift.dtype)
+    d_scale = None
+    if scale is not None:
+        d_scale = (g * u.astype(acc_t)).sum(spatial).astype(scale.dtype)
+        g = g * scale.astype(acc_t)
+    d_bias = None if bias is None else g.sum(spatial).astype(bias.dtype)
+    dconv = g.astype(x.dtype)
+    dx = _input_grad(dconv, w, geo, x.dtype, st.block, st.interpret)
+    dw = _wgrad_call(x, dconv, st.plan, w.dtype)
+    return dx, dw, d_bias, d_scale, d_shift, d_residual
+
+
+_pallas_conv.defvjp(_pallas_conv_fwd, _pallas_conv_bwd)
+
+
+def pallas_conv(
+    x, w, *, stride=1, padding=0, dilation=1, groups=1, bias=None, scale=None, shift=None,
+    residual=None, activation="none", negative_slope=0.01, out_dtype=None, block=None,
+    interpret=None,
+):  # fmt: skip
+    r"""Convolution by a Pallas implicit-GEMM kernel, with a fused epilogue.
+
+    .. math::
+        u = \operatorname{conv}(x, w) + b, \qquad
+        y = \operatorname{act}\big(u \cdot \gamma + \beta + r\big)
+
+    computed tile by tile: a program owns ``block_m`` output pixels × ``block_n`` output
+    channels and accumulates ``Σ_{t, c} x_{pad}[o·s + t·d, c]·w[t, c, :]`` in float32 over the
+    taps ``t`` and channel blocks ``c``, reading each tap as a shifted window of the padded,
+    stride-phase-split input (see the module docstring for the index arithmetic), so the
+    ``prod(k)``-times-larger im2col matrix is never written. The epilogue (bias ``b``,
+    per-channel ``γ`` and ``β`` of a folded batch norm, residual ``r``, activation) runs on
+    the accumulator before the single store in ``out_dtype``.
+
+    The backward pass (``custom_vjp``) differentiates the epilogue (relu'(0) = 0,
+    leaky_relu'(0) = 1), then runs two Pallas kernels: the input gradient as the forward
+    kernel applied to the dilated, padded output gradient with the flipped kernel, and the
+    weight gradient as a reduction over the ``N·H_out·W_out`` pixels, split into independent
+    partial sums (a parallel grid axis) that are added afterwards.
+
+    Matches ``lax.conv_general_dilated`` (NHWC / HWIO) followed by the same epilogue in jnp,
+    values and gradients, to float32 accumulation.
+
+    Args:
+      x: input ``(N, *spatial, C_in)``, 1 to 3 spatial dims; float32, bfloat16 or float16
+        (float64 in interpret mode).
+      w: kernel ``(*kernel, C_in // groups, C_out)``.
+      stride: an int or one per spatial dimension.
+      padding: any dlref padding form (int, ints, ``(lo, hi)`` pairs, ``"VALID"``, ``"SAME"``).
+      dilation: an int or one per spatial dimension.
+      groups: channel groups (plain, grouped and depthwise, with any channel multiplier).
+      bias: optional ``(C_out,)`` added to the convolution.
+      scale: optional ``(C_out,)`` per-channel scale (``γ/√(σ² + ε)`` of a folded BN).
+      shift: optional ``(C_out,)`` per-channel shift added after the scale.
+      residual: optional ``(N, *out, C_out)`` added before the activation.
+      activation: ``"none"``, ``"relu"``, ``"leaky_relu"``, ``"sigmoid"`` or ``"tanh"``.
+      negative_slope: slope of ``leaky_relu`` for negative inputs.
+      out_dtype: output dtype; ``x.dtype`` by default.
+      block: a :class:`ConvBlocks`; ``None`` picks one with :func:`choose_blocks`.
+      interpret: ``None`` compiles on a GPU (Triton) or TPU (Mosaic) and interprets on the
+        CPU; ``True`` forces the generic interpreter; a ``pltpu.InterpretParams`` runs the
+        TPU variant in the TPU interpreter.
+
+    Returns:
+      ``(N, *out, C_out)`` in ``out_dtype``.
+
+    Raises:
+      ValueError: bad ranks, groups, stride, dilation, padding, activation or epilogue shapes.
+      TypeError: non-floating inputs; ``block`` not a :class:`ConvBlocks`.
+      NotImplementedError: shapes or dtypes the compiled kernels do not cover (non-power-of-two
+        Triton blocks, TPU blocks off the (8, 128) tiling, float64 outside interpret mode, no
+        GPU/TPU with ``interpret=False``); ``dlref.conv(impl="auto")`` then falls back to XLA.
+
+    Example:
+      >>> x = jnp.arange(1.0, 5.0).reshape(1, 4, 1)      # [1, 2, 3, 4]
+      >>> w = jnp.ones((2, 1, 1))
+      >>> pallas_conv(x, w, bias=jnp.array([-4.0]), activation="relu")[0, :, 0]
+      Array([0., 1., 3.], dtype=float32)
+
+    References:
+      Chetlur et al., "cuDNN: Efficient Primitives for Deep Learning", 2014,
+      https://arxiv.org/abs/1410.0759 (implicit GEMM); Tillet, Kung and Cox, "Triton", 2019.
+    """
+    op = "pallas_conv"
+    geo = conv_geometry(x, w, stride, padding, dilation, groups, op)
+    _checks.check_choice(activation, ACTIVATIONS, "activation", op)
+    out_dtype = jnp.dtype(x.dtype if out_dtype is None else out_dtype)
+    for name, v in (("bias", bias), ("scale", scale), ("shift", shift)):
+        if v is not None:
+            _checks.check_floating(v, name, op)
+            if jnp.shape(v) != (geo.c_out,):
+                raise ValueError(f"{op}: {name} must have shape ({geo.c_out},), got {jnp.shape(v)}")
+    if residual is not None:
+        _checks.check_floating(residual, "residual", op)
+        want = (x.shape[0], *geo.out_sizes, geo.c_out)
+        if tuple(jnp.shape(residual)) != want:
+            raise ValueError(
+                f"{op}: residual must have the output shape {want}, got {jnp.shape(residual)}"
+            )
+    plan = _make_plan(geo, x.dtype, block, interpret)
+    _check_dtype(x.dtype, plan)
+    _check_dtype(out_dtype, plan)
+    if x.dtype != w.dtype:
+        w = w.astype(x.dtype)
+    st = _Static(plan, activation, float(negative_slope), out_dtype, block, interpret)
+    return _pallas_conv(x, w, bias, scale, shift, residual, st)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-jnp reference of the epilogue (what the fused kernel computes after the conv).
+
+
+def epilogue_reference(
+    conv, *, bias=None, scale=None, shift=None, residual=None, activation="none",
+    negative_slope=0.01,
+):  # fmt: skip
+    """``act((conv + bias) * scale + shift + residual)`` in plain jnp (the unfused graph)."""
+    z = conv
+    if bias is not None:
+        z = z + bias
+    if scale is not None:
+        z = z * scale
+    if shift is not None:
+        z = z + shift
+    if residual is not None:
+        z = z + residual
+    return _activate(z, activation, negative_slope)

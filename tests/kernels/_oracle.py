@@ -1,0 +1,52 @@
+"""The oracle the kernel tests compare with: ``lax.conv_general_dilated`` at HIGHEST precision,
+and the epilogue written out in jnp (independently of the kernels' own helpers)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from dlref._checks import as_tuple, normalize_padding
+
+
+def lax_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
+    nd = w.ndim - 2
+    sp = {1: "W", 2: "HW", 3: "DHW"}[nd]
+    s = as_tuple(stride, nd, "stride", "oracle")
+    d = as_tuple(dilation, nd, "dilation", "oracle")
+    pads = normalize_padding(
+        padding, nd, "oracle", sizes=x.shape[1:-1], window=w.shape[:-2], stride=s, dilation=d
+    )
+    return lax.conv_general_dilated(
+        x, w, s, pads, rhs_dilation=d, dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"),
+        feature_group_count=groups, precision=lax.Precision.HIGHEST,
+    )  # fmt: skip
+
+
+def lax_conv_epilogue(x, w, bias, scale, shift, residual, *, activation, slope=0.01, **conv):
+    z = lax_conv(x, w, **conv) + bias
+    z = z * scale + shift + residual
+    if activation == "relu":
+        return jnp.maximum(z, 0)
+    if activation == "leaky_relu":
+        return jnp.where(z >= 0, z, slope * z)
+    if activation == "sigmoid":
+        return 1 / (1 + jnp.exp(-z))
+    if activation == "tanh":
+        return jnp.tanh(z)
+    return z
+
+
+def rel_err(a, b) -> float:
+    a = jnp.asarray(a, jnp.float32)
+    b = jnp.asarray(b, jnp.float32)
+    return float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30))
+
+
+def vjp_both(f, ref, args, key):
+    """Values of ``f`` and ``ref`` and their VJPs with the same cotangent."""
+    want, pull_ref = jax.vjp(ref, *args)
+    got, pull = jax.vjp(f, *args)
+    ct = jax.random.normal(key, want.shape, jnp.float32)
+    return got, want, pull(ct.astype(got.dtype)), pull_ref(ct.astype(want.dtype))
