@@ -6,6 +6,40 @@ The functional ops are re-exported here; the model zoo (``dlref.models``), the f
 """
 
 from dlref.activations import leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
+from dlref.augment import (
+    Transform,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_saturation,
+    adjust_value,
+    affine,
+    augment_batch,
+    expand_dataset,
+    fit_pca_color,
+    flip_left_right,
+    flip_up_down,
+    gaussian_noise,
+    hsv_to_rgb,
+    pca_color,
+    random_brightness,
+    random_contrast,
+    random_crop,
+    random_flip_left_right,
+    random_flip_up_down,
+    random_gaussian_noise,
+    random_resized_crop,
+    random_rotate,
+    random_salt_and_pepper,
+    random_saturation,
+    random_scale,
+    random_translate,
+    random_value,
+    rgb_to_hsv,
+    rotate,
+    salt_and_pepper,
+    scale,
+    translate,
+)
 from dlref.dropout import dropout, gaussian_dropout
 from dlref.losses import (
     cross_entropy,
@@ -58,6 +92,19 @@ from dlref.shapes import (
 )
 
 __version__ = "0.1.0"
+
+# Submodules that are not re-exported name by name (they import flax or Pallas, or are tools):
+# loaded on first attribute access, so `import dlref` stays light.
+_LAZY_SUBMODULES = ("nn", "train", "models", "experiments", "kernels", "verify")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"dlref.{name}")
+    raise AttributeError(f"module 'dlref' has no attribute {name!r}")
+
 
 __all__ = [
     # activations
@@ -116,4 +163,37 @@ __all__ = [
     "SummaryRow",
     "SummaryTotals",
     "CONVENTIONS",
+    # augment
+    "Transform",
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_saturation",
+    "adjust_value",
+    "affine",
+    "augment_batch",
+    "expand_dataset",
+    "fit_pca_color",
+    "flip_left_right",
+    "flip_up_down",
+    "gaussian_noise",
+    "hsv_to_rgb",
+    "pca_color",
+    "random_brightness",
+    "random_contrast",
+    "random_crop",
+    "random_flip_left_right",
+    "random_flip_up_down",
+    "random_gaussian_noise",
+    "random_resized_crop",
+    "random_rotate",
+    "random_salt_and_pepper",
+    "random_saturation",
+    "random_scale",
+    "random_translate",
+    "random_value",
+    "rgb_to_hsv",
+    "rotate",
+    "salt_and_pepper",
+    "scale",
+    "translate",
 ]

@@ -312,7 +312,7 @@ def _correct(out: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.array(jnp.nan)
 
 
-def data_parallel_mesh(devices: Any = None) -> Mesh:
+def data_parallel_mesh(*, devices: Any = None) -> Mesh:
     """A 1-D device mesh with axis ``"data"`` for data-parallel :func:`fit`.
 
     .. math:: \\text{mesh} = (d_0, \\dots, d_{D-1}) \\text{ along } \\texttt{"data"}

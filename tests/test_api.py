@@ -11,7 +11,7 @@ import dlref
 
 # Public modules whose functions are not all re-exported from the package root; their public
 # names (``__all__``, else every public function defined there) obey the same conventions.
-SUBMODULES = ["dlref.models"]
+SUBMODULES = ["dlref.nn", "dlref.train", "dlref.experiments", "dlref.models", "dlref.kernels"]
 
 # Optional arguments that DESIGN.md places positionally (the API contract wins over the
 # keyword-only habit): {function name: {argument names}}.
