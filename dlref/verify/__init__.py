@@ -32,6 +32,11 @@ TOPICS: tuple[str, ...] = (
     "norm",
     "dropout",
     "regularize",
+    "conv",
+    "pool",
+    "kernels",
+    "nn",
+    "augment",
 )
 
 

@@ -1,0 +1,688 @@
+"""dlref.conv against lax.conv_general_dilated, its vjp, a NumPy loop oracle and the seed."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax import lax
+from jax.test_util import check_grads
+
+from dlref.conv import conv, conv_transpose, depthwise_separable_conv
+from tests import oracles
+
+# ---- implementations under test: DLREF_IMPL=reference,xla,im2col,pallas selects them ----
+IMPLS = [i for i in os.environ.get("DLREF_IMPL", "reference,xla").split(",")]  # noqa: C416
+
+HIGHEST = lax.Precision.HIGHEST
+DN = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
+PAD_FORMS = ("int", "per_dim", "pairs", "VALID", "SAME")
+
+
+def lax_conv(x, w, stride, padding, dilation, groups):
+    """The counterpart: lax.conv_general_dilated at HIGHEST precision (padding as lax takes)."""
+    return lax.conv_general_dilated(
+        x,
+        w,
+        stride,
+        padding,
+        rhs_dilation=dilation,
+        dimension_numbers=DN[w.ndim - 2],
+        feature_group_count=groups,
+        precision=HIGHEST,
+    )
+
+
+def as_lax_padding(padding, nd):
+    """A dlref padding form in the form lax takes (strings pass through unchanged)."""
+    if isinstance(padding, str):
+        return padding
+    if isinstance(padding, int):
+        return [(padding, padding)] * nd
+    return [p if isinstance(p, tuple) else (p, p) for p in padding]
+
+
+@st.composite
+def conv_configs(draw, *, ranks=(1, 2, 3), pad_forms=PAD_FORMS):
+    """Rank 1-3, stride, dilation, every padding form, groups incl. depthwise x multiplier."""
+    nd = draw(st.sampled_from(ranks))
+    kmax = 3 if nd < 3 else 2
+    k = tuple(draw(st.integers(1, kmax)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    groups = draw(st.sampled_from((1, 2, 3)))
+    depthwise = draw(st.booleans())
+    cin_g = 1 if depthwise else draw(st.integers(1, 2))
+    cout_g = draw(st.integers(1, 2))  # the channel multiplier when depthwise
+    form = draw(st.sampled_from(pad_forms))
+    pads = [(draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd)]
+    padding = {
+        "int": pads[0][0],
+        "per_dim": tuple(lo for lo, _ in pads),
+        "pairs": tuple(pads),
+        "VALID": "VALID",
+        "SAME": "SAME",
+    }[form]
+    # Inputs at least as large as the dilated kernel: an output exists for every padding.
+    sizes = tuple(
+        draw(st.integers(d * (kk - 1) + 1, d * (kk - 1) + 3)) for kk, d in zip(k, dilation)
+    )
+    batch = draw(st.integers(1, 2))
+    seed = draw(st.integers(0, 2**16))
+    return dict(
+        nd=nd,
+        k=k,
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+        cin=cin_g * groups,
+        cout=cout_g * groups,
+        padding=padding,
+        sizes=sizes,
+        batch=batch,
+        seed=seed,
+    )
+
+
+def make_inputs(cfg, dtype=np.float64):
+    """Random x (N, *sizes, C_in) and w (*k, C_in/G, C_out) from NumPy (no jax compiles)."""
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((cfg["batch"], *cfg["sizes"], cfg["cin"])).astype(dtype)
+    w = rng.standard_normal((*cfg["k"], cfg["cin"] // cfg["groups"], cfg["cout"])).astype(dtype)
+    return jnp.asarray(x), jnp.asarray(w)
+
+
+def normal(seed, shape, dtype=np.float64):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape).astype(dtype))
+
+
+def conv_kwargs(cfg, impl):
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        impl=impl,
+    )
+
+
+# XLA's CPU compile dominates these tests (every drawn configuration is a new program); its
+# backend optimisations buy nothing on arrays this small, so property tests compile without them.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def fast(f):
+    """``jax.jit`` with :data:`FAST_COMPILE` (eager reference convs compile op by op: slow)."""
+    return jax.jit(f, compiler_options=FAST_COMPILE)
+
+
+def shape_of(f, *args, **kwargs):
+    """The output shape, traced without compiling anything."""
+    return jax.eval_shape(functools.partial(f, **kwargs), *args).shape
+
+
+def run_fast(f, *args):
+    """``jax.jit(f)(*args)``, compiled with :data:`FAST_COMPILE`."""
+    return jax.jit(f).lower(*args).compile(compiler_options=FAST_COMPILE)(*args)
+
+
+def value_and_vjp(f, args, ct):
+    """``f(*args)`` and its vjp with cotangent ``ct``, in one fast-compiled program."""
+
+    def both(args, ct):
+        y, pullback = jax.vjp(f, *args)
+        return y, pullback(ct)
+
+    return run_fast(both, args, ct)
+
+
+def assert_close(a, b, rtol, atol=None):
+    """Elementwise, with atol relative to the scale of the expected leaf (default rtol·max|b|)."""
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
+        assert u.shape == v.shape
+        scale = float(np.max(np.abs(v))) if v.size else 0.0
+        np.testing.assert_allclose(u, v, rtol=rtol, atol=rtol * scale if atol is None else atol)
+
+
+# --------------------------------------------------------------------------------------------
+# values and gradients against lax (hypothesis: examples per property in @settings)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=15)
+@given(cfg=conv_configs())
+def test_conv_matches_lax_values_and_vjp(impl, cfg):
+    with jax.enable_x64(True):
+        x, w = make_inputs(cfg)
+        pads = as_lax_padding(cfg["padding"], cfg["nd"])
+        lax_args = (cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+        out_shape = jax.eval_shape(lambda x, w: lax_conv(x, w, *lax_args), x, w).shape
+        ct = normal(cfg["seed"] + 1, out_shape)
+        got, (gx, gw) = value_and_vjp(functools.partial(conv, **conv_kwargs(cfg, impl)), (x, w), ct)
+        want, (wx, ww) = value_and_vjp(lambda x, w: lax_conv(x, w, *lax_args), (x, w), ct)
+        assert got.dtype == jnp.float64
+        assert_close(got, want, 1e-12)
+        assert_close((gx, gw), (wx, ww), 1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=15)
+@given(cfg=conv_configs(pad_forms=("int", "per_dim", "pairs")))
+def test_conv_transpose_is_the_vjp_of_conv(impl, cfg):
+    """conv_transpose(y, w) == vjp of lax conv wrt x, output_padding choosing x's size; and its
+    own gradients (wrt y and w) equal those of that vjp (the double vjp of the lax op)."""
+    with jax.enable_x64(True):
+        x, w = make_inputs(cfg)
+        pads = as_lax_padding(cfg["padding"], cfg["nd"])
+        lax_args = (cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+        y_shape = jax.eval_shape(lambda x: lax_conv(x, w, *lax_args), x).shape
+        # the remainder that a strided conv drops is the output_padding that restores n
+        output_padding = tuple(
+            (n + lo + hi - d * (kk - 1) - 1) % s
+            for n, (lo, hi), d, kk, s in zip(
+                cfg["sizes"], pads, cfg["dilation"], cfg["k"], cfg["stride"]
+            )
+        )
+        y = normal(cfg["seed"] + 7, y_shape)
+        ct = normal(cfg["seed"] + 8, x.shape)
+
+        def ref(y, w):  # the input-gradient of the lax conv, as a function of (y, w)
+            return jax.vjp(lambda x: lax_conv(x, w, *lax_args), x)[1](y)[0]
+
+        def fn(y, w):
+            return conv_transpose(
+                y,
+                w,
+                stride=cfg["stride"],
+                padding=cfg["padding"],
+                output_padding=output_padding,
+                dilation=cfg["dilation"],
+                groups=cfg["groups"],
+                impl=impl,
+            )
+
+        got, g_got = value_and_vjp(fn, (y, w), ct)
+        want, g_want = value_and_vjp(ref, (y, w), ct)
+        assert got.shape == x.shape
+        assert_close(got, want, 1e-12)
+        assert_close(g_got, g_want, 1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# NumPy loop oracle (tests/oracles.py) on small cases
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=15)
+@given(cfg=conv_configs(ranks=(1, 2), pad_forms=("int", "pairs")))
+def test_conv_matches_numpy_oracle(impl, cfg):
+    with jax.enable_x64(True):
+        x, w = make_inputs(cfg)
+        pads = as_lax_padding(cfg["padding"], cfg["nd"])
+        got = run_fast(functools.partial(conv, **conv_kwargs(cfg, impl)), x, w)
+        want = oracles.conv(x, w, cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+        assert_close(got, want, 1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=15)
+@given(cfg=conv_configs(ranks=(1, 2), pad_forms=("int", "pairs")), data=st.data())
+def test_conv_transpose_matches_numpy_oracle(impl, cfg, data):
+    with jax.enable_x64(True):
+        pads = as_lax_padding(cfg["padding"], cfg["nd"])
+        output_padding = tuple(
+            data.draw(st.integers(0, max(s, d) - 1), label="output_padding")
+            for s, d in zip(cfg["stride"], cfg["dilation"])
+        )
+        _, w = make_inputs(cfg)  # the conv kernel (*k, C_in/G, C_out) is the transpose's kernel
+        y = normal(cfg["seed"] + 3, (cfg["batch"], *cfg["sizes"], cfg["cout"]))
+        kwargs = dict(
+            stride=cfg["stride"],
+            padding=cfg["padding"],
+            output_padding=output_padding,
+            dilation=cfg["dilation"],
+            groups=cfg["groups"],
+            impl=impl,
+        )
+        sizes_out = [
+            (n - 1) * s - lo - hi + d * (kk - 1) + a + 1
+            for n, s, (lo, hi), d, kk, a in zip(
+                cfg["sizes"], cfg["stride"], pads, cfg["dilation"], cfg["k"], output_padding
+            )
+        ]
+        if min(sizes_out) < 1:
+            with pytest.raises(ValueError, match="leaves no output"):
+                conv_transpose(y, w, **kwargs)
+            return
+        got = run_fast(functools.partial(conv_transpose, **kwargs), y, w)
+        want = oracles.conv_transpose(
+            y, w, cfg["stride"], pads, output_padding, cfg["dilation"], cfg["groups"]
+        )
+        assert_close(got, want, 1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_hand_computed_examples(impl):
+    # d2l §7.2 (cross-correlation): X = arange(9) as 3x3, K = [[0,1],[2,3]] -> [[19,25],[37,43]]
+    x = jnp.arange(9.0).reshape(1, 3, 3, 1)
+    k = jnp.array([[0.0, 1.0], [2.0, 3.0]]).reshape(2, 2, 1, 1)
+    np.testing.assert_array_equal(conv(x, k, impl=impl)[0, ..., 0], [[19, 25], [37, 43]])
+    # d2l §14.10 (transposed conv): X = K = [[0,1],[2,3]] -> [[0,0,1],[0,4,6],[4,12,9]]
+    x = jnp.array([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 2, 2, 1)
+    np.testing.assert_array_equal(
+        conv_transpose(x, k, impl=impl)[0, ..., 0], [[0, 0, 1], [0, 4, 6], [4, 12, 9]]
+    )
+    # d2l §14.10: stride 2 -> [[0,0,0,1],[0,0,2,3],[0,2,0,3],[4,6,6,9]]
+    np.testing.assert_array_equal(
+        conv_transpose(x, k, stride=2, impl=impl)[0, ..., 0],
+        [[0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# second-order gradients, jit / vmap, dtypes
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_check_grads_order_2(impl, x64, seed):
+    # the kernels' backward passes are custom_vjps, which have no forward mode
+    modes = ["fwd", "rev"] if impl in ("reference", "xla") else ["rev"]
+    x = normal(seed, (1, 5, 5, 4))
+    w = normal(seed + 1, (2, 2, 2, 6))
+    f = functools.partial(
+        conv, stride=(2, 1), padding=((1, 0), (1, 2)), dilation=(1, 2), groups=2, impl=impl
+    )
+    check_grads(jax.jit(f), (x, w), order=2, modes=modes)
+    # 1-D for the composites, to keep the compile count down
+    y, wt = normal(seed + 2, (1, 4, 4)), normal(seed + 3, (2, 3, 4))
+    t = functools.partial(
+        conv_transpose, stride=2, padding=1, output_padding=1, dilation=2, groups=2, impl=impl
+    )
+    check_grads(jax.jit(t), (y, wt), order=2, modes=modes)
+    x1, wd, wp = (
+        normal(seed + 4, (1, 7, 2)),
+        normal(seed + 5, (3, 1, 4)),
+        normal(seed + 6, (1, 4, 3)),
+    )
+    s = functools.partial(depthwise_separable_conv, padding="SAME", impl=impl)
+    check_grads(jax.jit(s), (x1, wd, wp), order=2, modes=modes)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_jit_and_vmap_agree_with_eager(impl, seed):
+    x = normal(seed, (3, 2, 7, 6, 4), np.float32)  # a vmapped axis in front of the batch
+    w = normal(seed + 1, (3, 3, 2, 4), np.float32)
+    f = functools.partial(conv, stride=2, padding="SAME", dilation=(2, 1), groups=2, impl=impl)
+    eager = jnp.stack([f(xi, w) for xi in x])
+    np.testing.assert_allclose(jax.jit(f)(x[0], w), eager[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(jax.vmap(f, (0, None))(x, w), eager, rtol=1e-6, atol=1e-6)
+    t = functools.partial(
+        conv_transpose, stride=2, padding=1, output_padding=1, groups=2, impl=impl
+    )
+    eager_t = jnp.stack([t(yi, w) for yi in eager])
+    np.testing.assert_allclose(jax.jit(t)(eager[0], w), eager_t[0], rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(jax.vmap(t, (0, None))(eager, w), eager_t, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_low_precision_accumulates_in_float32(impl, dtype, seed):
+    # 9 taps, centre tap 1 and the others 2^-8 on an input of ones: the exact sum 1 + 8·2^-8 =
+    # 1.03125 is representable in both dtypes, but a running bf16 sum stalls at 1 (1 + 2^-8
+    # rounds to 1); float32 accumulation then one rounding gets it exactly.
+    x = jnp.ones((1, 3, 3, 1), dtype)
+    w = jnp.full((3, 3, 1, 1), 2.0**-8, dtype).at[0, 0].set(1.0)
+    y = fast(functools.partial(conv, impl=impl))(x, w)
+    assert y.dtype == dtype
+    assert float(y[0, 0, 0, 0]) == 1.03125
+    t = fast(functools.partial(conv_transpose, impl=impl))(jnp.ones((1, 1, 1, 1), dtype), w)
+    assert t.dtype == dtype
+    # random inputs: within one rounding of the float32 result on the upcast inputs
+    x = normal(seed, (2, 6, 6, 32), np.float32).astype(dtype)
+    w = (normal(seed + 1, (3, 3, 16, 8), np.float32) / 12).astype(dtype)
+    f = functools.partial(conv, padding=1, groups=2, impl=impl)
+    y = fast(f)(x, w)
+    ref = lax_conv(x.astype(jnp.float32), w.astype(jnp.float32), (1, 1), [(1, 1)] * 2, (1, 1), 2)
+    eps = float(jnp.finfo(dtype).eps)
+    np.testing.assert_allclose(np.asarray(y, np.float32), ref, rtol=eps / 2 + 1e-6, atol=1e-5)
+    gx, gw = fast(jax.grad(lambda x, w: f(x, w).sum(), (0, 1)))(x, w)
+    assert gx.dtype == dtype and gw.dtype == dtype
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_float64_stays_float64(impl, x64):
+    x = jnp.ones((1, 5, 3), jnp.float64)
+    w = jnp.ones((2, 3, 4), jnp.float64)
+    assert conv(x, w, impl=impl).dtype == jnp.float64
+    assert conv_transpose(x, jnp.ones((2, 4, 3)), impl=impl).dtype == jnp.float64
+    g = jax.grad(lambda w: conv(x, w, impl=impl).sum())(w)
+    assert g.dtype == jnp.float64
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_extreme_finite_inputs(impl):
+    x = jnp.full((1, 4, 4, 2), 1e4)
+    w = jnp.full((3, 3, 2, 2), -1e4)
+    y, g = fast(jax.value_and_grad(lambda x: conv(x, w, padding=1, impl=impl).sum()))(x)
+    assert np.isfinite(y) and np.all(np.isfinite(g))
+
+
+# --------------------------------------------------------------------------------------------
+# layouts, special cases, correspondences
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("nd,alias", [(1, "NCW"), (2, "NCHW"), (3, "NCDHW"), (3, "NCHW")])
+def test_nchw_layout_is_a_transpose(impl, nd, alias, seed):
+    x = normal(seed, (2, *(5,) * nd, 4), np.float32)
+    w = normal(seed + 1, (*(2,) * nd, 2, 6), np.float32)
+    to_first = (0, nd + 1, *range(1, nd + 1))
+    w_oihw = jnp.transpose(w, (nd + 1, nd, *range(nd)))
+    kw_ = dict(stride=2, padding=1, groups=2, impl=impl)
+    y = fast(functools.partial(conv, layout=alias, **kw_))(jnp.transpose(x, to_first), w_oihw)
+    want = fast(functools.partial(conv, **kw_))(x, w)
+    np.testing.assert_allclose(y, jnp.transpose(want, to_first), atol=1e-5)
+    # conv_transpose: PyTorch's (C_in_t, C_out_t/groups, *k) weight, passed as it is
+    w_t = normal(seed + 2, (*(3,) * nd, 3, 4), np.float32)  # channels-last: (*k, C_out_t/G, C_in_t)
+    kw_t = dict(stride=2, padding=1, output_padding=1, groups=2, impl=impl)
+    y_t = fast(functools.partial(conv_transpose, layout=alias, **kw_t))(
+        jnp.transpose(x, to_first), jnp.transpose(w_t, (nd + 1, nd, *range(nd)))
+    )
+    want_t = jnp.transpose(fast(functools.partial(conv_transpose, **kw_t))(x, w_t), to_first)
+    assert y_t.shape == (2, 6, *(10,) * nd)  # (5-1)*2 - 2 + 2 + 1 + 1 = 10, C_out_t = 3*2
+    np.testing.assert_allclose(y_t, want_t, atol=1e-5)
+
+
+def test_layout_alias_at_the_wrong_rank():
+    with pytest.raises(ValueError, match="names a 1-D layout"):
+        conv(jnp.ones((1, 4, 4, 1)), jnp.ones((2, 2, 1, 1)), layout="NCW")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_conv_transpose_vs_lax_conv_transpose(impl, x64, seed):
+    # groups=1: PyTorch's padding p is lax.conv_transpose's padding (d(k-1)-p, d(k-1)-p+a) on
+    # the dilated input, and w is passed as the forward conv's HWIO kernel, transpose_kernel=True
+    x, w = normal(seed, (2, 5, 4, 3)), normal(seed + 1, (3, 2, 6, 3))
+    s, p, a, d = (2, 3), (1, 0), (1, 2), (2, 1)
+    lax_pad = [
+        (dd * (kk - 1) - pp, dd * (kk - 1) - pp + aa) for kk, pp, aa, dd in zip((3, 2), p, a, d)
+    ]
+    want = lax.conv_transpose(
+        x,
+        w,
+        s,
+        lax_pad,
+        rhs_dilation=d,
+        dimension_numbers=DN[2],
+        transpose_kernel=True,
+        precision=HIGHEST,
+    )
+    got = conv_transpose(x, w, stride=s, padding=p, output_padding=a, dilation=d, impl=impl)
+    assert got.shape == (2, (5 - 1) * 2 - 2 + 2 * 2 + 1 + 1, (4 - 1) * 3 - 0 + 1 + 2 + 1, 6)
+    assert_close(got, want, 1e-12)
+    # lax's "VALID" is TensorFlow's rule out = n*s + max(k_eff - s, 0): PyTorch's p = 0 where
+    # s <= k_eff (dim 0: k_eff = 5, s = 2), plus output_padding s - k_eff where s > k (dim 1)
+    valid = lax.conv_transpose(
+        x,
+        w,
+        s,
+        "VALID",
+        rhs_dilation=d,
+        dimension_numbers=DN[2],
+        transpose_kernel=True,
+        precision=HIGHEST,
+    )
+    assert valid.shape[1:3] == (5 * 2 + 3, 4 * 3 + 0)
+    got = conv_transpose(x, w, stride=s, dilation=d, output_padding=(0, 1), impl=impl)
+    assert_close(got, valid, 1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_depthwise_with_channel_multiplier_is_per_channel_conv(impl, x64, seed):
+    x, w = normal(seed, (2, 6, 5, 3)), normal(seed + 1, (3, 3, 1, 6))  # C_in=3, multiplier 2
+    got = conv(x, w, padding=1, groups=3, impl=impl)
+    for c in range(3):  # output channel c*2 + j sees input channel c only
+        for j in range(2):
+            want = lax_conv(
+                x[..., c : c + 1],
+                w[..., c * 2 + j : c * 2 + j + 1],
+                (1, 1),
+                [(1, 1)] * 2,
+                (1, 1),
+                1,
+            )
+            assert_close(got[..., c * 2 + j : c * 2 + j + 1], want, 1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_one_by_one_conv_is_a_matmul_over_channels(impl, x64, seed):
+    x, w = normal(seed, (2, 4, 5, 6)), normal(seed + 1, (1, 1, 6, 3))
+    want = np.einsum("nhwc,co->nhwo", np.asarray(x), np.asarray(w[0, 0]))
+    assert_close(conv(x, w, impl=impl), want, 1e-12)
+    # strided 1x1 (ResNet downsampling shortcut) keeps every other pixel
+    assert_close(conv(x, w, stride=2, impl=impl), want[:, ::2, ::2], 1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_depthwise_separable_conv_and_its_parameter_savings(impl, x64, seed):
+    x = normal(seed, (1, 8, 8, 16))
+    w_dw, w_pw = normal(seed + 1, (3, 3, 1, 16)), normal(seed + 2, (1, 1, 16, 32))
+    got = depthwise_separable_conv(x, w_dw, w_pw, stride=2, padding=1, impl=impl)
+    h = lax_conv(x, w_dw, (2, 2), [(1, 1)] * 2, (1, 1), 16)
+    assert_close(got, lax_conv(h, w_pw, (1, 1), "VALID", (1, 1), 1), 1e-12)
+    # parameters, counted from array sizes: 3*3*16 + 16*32 = 656 vs a full 3x3 conv 3*3*16*32
+    full = jnp.zeros((3, 3, 16, 32))
+    assert w_dw.size + w_pw.size == 656 and full.size == 4608
+    assert full.size / (w_dw.size + w_pw.size) == pytest.approx(1 / (1 / 32 + 1 / 9))
+    # NCHW: PyTorch's depthwise (C*M, 1, k, k) and pointwise (C_out, C*M, 1, 1) weights
+    got_nchw = depthwise_separable_conv(
+        jnp.moveaxis(x, -1, 1),
+        jnp.transpose(w_dw, (3, 2, 0, 1)),
+        jnp.transpose(w_pw, (3, 2, 0, 1)),
+        stride=2,
+        padding=1,
+        layout="NCHW",
+        impl=impl,
+    )
+    assert_close(got_nchw, jnp.moveaxis(got, -1, 1), 1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# SEED_ERRATA 1-3
+
+
+def test_seed_errata_1_padding_total_vs_per_side_and_dilation():
+    x = jnp.zeros((1, 7, 1))
+    # p = 1 per side (p_total = 2), k = 3, s = 2: out = 4
+    out = shape_of(conv, x, jnp.zeros((3, 1, 1)), stride=2, padding=1)[1]
+    assert out == (7 - 3 + 2 * 1) // 2 + 1 == 4  # the seed's summary formula, p per side
+    assert out == (7 - 3 + 2 + 2) // 2  # its item 3, (n - k + p_h + s)/s with p_h the *total*
+    assert out != (7 - 3 + 1 + 2) // 2  # item 3 read with p per side is wrong
+    # dilation (missing from the seed) enlarges the kernel to d(k-1)+1; (lo, hi) pairs are
+    # general: out = floor((n + lo + hi - d(k-1) - 1)/s) + 1, checked against lax
+    w = jnp.zeros((3, 1, 1))
+    out = shape_of(conv, x, w, stride=2, padding=((2, 1),), dilation=3)[1]
+    want = shape_of(lax_conv, x, w, stride=(2,), padding=[(2, 1)], dilation=(3,), groups=1)[1]
+    assert out == want == (7 + 2 + 1 - 3 * 2 - 1) // 2 + 1 == 2
+    assert out != (7 - 3 + 3) // 2 + 1  # the seed's formula, ignoring dilation
+
+
+def test_seed_errata_2_transposed_conv_size():
+    x = jnp.zeros((1, 4, 1))
+    w = jnp.zeros((3, 1, 1))
+    assert shape_of(conv_transpose, x, w, stride=2)[1] == (4 - 1) * 2 + 3 == 9  # seed: p=0 holds
+    out = shape_of(conv_transpose, x, w, stride=2, padding=1, output_padding=1, dilation=1)[1]
+    assert out == (4 - 1) * 2 - 2 * 1 + 1 * (3 - 1) + 1 + 1 == 8  # PyTorch's rule
+    assert out != (4 - 1) * 2 + 3  # the seed's formula
+    out = shape_of(conv_transpose, x, w, stride=2, dilation=2)[1]
+    assert out == (4 - 1) * 2 + 2 * (3 - 1) + 1 == 11 != (4 - 1) * 2 + 3
+    # and it inverts conv's size: conv maps 8 back to 4
+    assert shape_of(conv, jnp.zeros((1, 8, 1)), w, stride=2, padding=1)[1] == 4
+
+
+def test_seed_errata_3_dilation_keeps_the_size_only_with_stride_1_and_matching_padding(x64):
+    x = normal(0, (1, 9, 9, 1))
+    w3 = normal(1, (3, 3, 1, 1))
+    # stride 1, padding d(k-1)/2 = 2: size kept
+    assert shape_of(conv, x, w3, dilation=2, padding=2)[1:3] == (9, 9)
+    assert shape_of(conv, x, w3, dilation=2, padding=1)[1:3] == (7, 7)  # other padding: not kept
+    assert shape_of(conv, x, w3, dilation=2, padding=2, stride=2)[1:3] == (5, 5)  # stride: not
+    # 3x3 with d=2 is a 5x5 kernel with zeros between the taps: the same field, 9 parameters
+    w5 = jnp.zeros((5, 5, 1, 1)).at[::2, ::2].set(w3)
+    assert_close(fast(functools.partial(conv, dilation=2))(x, w3), fast(conv)(x, w5), 1e-12)
+    # the receptive field of one output pixel is 5x5: its gradient's support spans 5 rows/cols
+    g = fast(jax.grad(lambda x: conv(x, w3, dilation=2)[0, 2, 2, 0]))(x)[0, :, :, 0]
+    rows, cols = np.nonzero(np.asarray(g))
+    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (5, 5)
+    assert w3.size == 9 < w5.size == 25
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+
+X2, W2 = jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 2, 6))
+BAD_CONV = [
+    (dict(x=jnp.ones((1, 5, 5, 3)), groups=1), "channel mismatch"),
+    (dict(w=jnp.ones((3, 3, 4, 6)), groups=2), "channel mismatch"),
+    (dict(groups=3, w=jnp.ones((3, 3, 1, 6))), r"C_in=4 must be divisible by groups=3"),
+    (dict(groups=2, w=jnp.ones((3, 3, 2, 5))), r"C_out=5 must be divisible by groups=2"),
+    (dict(groups=0), "groups must be >= 1"),
+    (dict(w=jnp.ones((3, 2, 6))), "input x must have rank 3"),
+    (dict(w=jnp.ones((3,) * 5 + (2, 6))), "kernel w must have rank 3, 4 or 5"),
+    (dict(w=jnp.ones((6, 6, 2, 6))), "larger than the padded input"),
+    (dict(dilation=3), "larger than the padded input"),
+    (dict(stride=0), "stride must be >= 1"),
+    (dict(dilation=(1, 0)), "dilation must be >= 1"),
+    (dict(padding=-1), "padding must be non-negative"),
+    (dict(padding=((0, 1), (-1, 0))), "padding must be non-negative"),
+    (dict(padding="FULL"), "padding must be an int, a tuple, 'VALID' or 'SAME'"),
+    (dict(layout="NHCW"), "layout must be one of"),
+    (dict(layout="NDHWC"), "names a 3-D layout"),
+    (dict(impl="cudnn"), "impl must be one of"),
+]
+
+
+@pytest.mark.parametrize("kwargs,match", BAD_CONV)
+def test_conv_bad_input(kwargs, match):
+    kwargs = dict(kwargs)
+    x, w = kwargs.pop("x", X2), kwargs.pop("w", W2)
+    with pytest.raises(ValueError, match=match):
+        conv(x, w, **{"groups": 2, **kwargs})
+
+
+def test_conv_bad_types():
+    with pytest.raises(TypeError, match="must have a floating dtype"):
+        conv(jnp.ones((1, 5, 5, 4), jnp.int32), W2, groups=2)
+    with pytest.raises(TypeError, match="groups must be an int"):
+        conv(X2, W2, groups=2.0)
+    with pytest.raises(TypeError, match="stride must contain Python ints"):
+        conv(X2, W2, groups=2, stride=(1, 1.5))
+
+
+Y2, WT = jnp.ones((1, 4, 4, 6)), jnp.ones((3, 3, 2, 6))  # (*k, C_out_t/G, C_in_t)
+BAD_TRANSPOSE = [
+    (dict(w=jnp.ones((3, 3, 2, 4))), "channel mismatch"),
+    (dict(groups=4), r"C_in=6 must be divisible by groups=4"),
+    (dict(w=jnp.ones((3, 2, 6))), "input x must have rank 3"),
+    (dict(stride=2, output_padding=2), "output_padding=.* must be smaller than either"),
+    (dict(stride=1, dilation=1, output_padding=1), "must be smaller than either"),
+    (dict(output_padding=-1), "output_padding must be >= 0"),
+    (dict(stride=0), "stride must be >= 1"),
+    (dict(dilation=0), "dilation must be >= 1"),
+    (dict(padding=-1), "padding must be non-negative"),
+    (dict(padding="SAME"), "padding must be an int or tuple here"),
+    (dict(padding=4), "leaves no output"),
+    (dict(layout="CHWN"), "layout must be one of"),
+    (dict(impl="fft"), "impl must be one of"),
+]
+
+
+@pytest.mark.parametrize("kwargs,match", BAD_TRANSPOSE)
+def test_conv_transpose_bad_input(kwargs, match):
+    kwargs = dict(kwargs)
+    w = kwargs.pop("w", WT)
+    with pytest.raises(ValueError, match=match):
+        conv_transpose(Y2, w, **kwargs)
+
+
+def test_output_padding_below_dilation_is_allowed():
+    # PyTorch's rule is "smaller than stride OR dilation": stride 1, dilation 2 allows 1
+    assert conv_transpose(Y2, WT, dilation=2, output_padding=1).shape == (1, 9, 9, 2)
+
+
+def test_depthwise_separable_bad_pointwise():
+    with pytest.raises(ValueError, match="pointwise kernel must be 1x1"):
+        depthwise_separable_conv(X2, jnp.ones((3, 3, 1, 4)), jnp.ones((3, 3, 4, 2)))
+
+
+# --------------------------------------------------------------------------------------------
+# impl dispatch to dlref.kernels (the contract the kernels package implements)
+
+
+@pytest.fixture
+def fake_kernels(monkeypatch):
+    """A stand-in ``dlref.kernels`` recording its calls; pallas raises NotImplementedError."""
+    calls = []
+    module = types.ModuleType("dlref.kernels")
+
+    def im2col_conv(x, w, *, stride, padding, dilation, groups):
+        calls.append(("im2col", x.shape, w.shape, stride, padding, dilation, groups))
+        return lax_conv(x, w, stride, padding, dilation, groups)
+
+    def pallas_conv(x, w, *, stride, padding, dilation, groups):
+        calls.append(("pallas", x.shape, w.shape, stride, padding, dilation, groups))
+        raise NotImplementedError("fake: no pallas here")
+
+    module.im2col_conv, module.pallas_conv = im2col_conv, pallas_conv
+    monkeypatch.setitem(sys.modules, "dlref.kernels", module)
+    return calls
+
+
+def test_kernels_get_validated_channels_last_arguments(fake_kernels, x64):
+    x, w = normal(0, (2, 4, 7, 6)), normal(1, (6, 2, 3, 3))  # NCHW, OIHW: C_in 4, C_out 6, G 2
+    want = conv(x, w, stride=2, padding="SAME", groups=2, layout="NCHW", impl="xla")
+    got = conv(x, w, stride=2, padding="SAME", groups=2, layout="NCHW", impl="im2col")
+    assert_close(got, want, 1e-12)
+    assert fake_kernels == [
+        ("im2col", (2, 7, 6, 4), (3, 3, 2, 6), (2, 2), ((1, 1), (0, 1)), (1, 1), 2)
+    ]
+    with pytest.raises(NotImplementedError, match="fake"):
+        conv(x, w, groups=2, layout="NCHW", impl="pallas")
+
+
+def test_auto_falls_back_to_xla(fake_kernels, x64):
+    x, w = normal(0, (1, 6, 6, 2)), normal(1, (3, 3, 2, 4))
+    got = conv(x, w, padding=1, impl="auto")
+    assert [c[0] for c in fake_kernels] == ["pallas"]
+    assert_close(got, lax_conv(x, w, (1, 1), [(1, 1)] * 2, (1, 1), 1), 1e-12)
+    # conv_transpose hands the kernels the zero-interleaved, padded input and a plain conv
+    wt = normal(2, (3, 3, 4, 2))  # (*k, C_out_t, C_in_t)
+    y = conv_transpose(x, wt, stride=2, padding=1, output_padding=1, impl="im2col")
+    # (6-1)*2+1 = 11 after interleaving, + (3-1-1) low + (3-1-1+1) high = 14; kernel (*k, 2, 4)
+    assert fake_kernels[-1] == (
+        "im2col",
+        (1, 14, 14, 2),
+        (3, 3, 2, 4),
+        (1, 1),
+        ((0, 0),) * 2,
+        (1, 1),
+        1,
+    )
+    want = conv_transpose(x, wt, stride=2, padding=1, output_padding=1, impl="xla")
+    assert_close(y, want, 1e-12)
+
+
+def test_kernels_are_not_imported_with_dlref_conv():
+    code = "import sys, dlref.conv; print('dlref.kernels' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
