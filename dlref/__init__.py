@@ -40,6 +40,7 @@ from dlref.augment import (
     scale,
     translate,
 )
+from dlref.conv import conv, conv_transpose, depthwise_separable_conv
 from dlref.dropout import dropout, gaussian_dropout
 from dlref.losses import (
     cross_entropy,
@@ -65,6 +66,7 @@ from dlref.norm import (
     min_max_scale,
     standardize,
 )
+from dlref.pool import avg_pool, global_avg_pool, global_max_pool, max_pool
 from dlref.regularize import (
     EarlyStopping,
     clip_by_global_norm,
@@ -163,6 +165,15 @@ __all__ = [
     "SummaryRow",
     "SummaryTotals",
     "CONVENTIONS",
+    # conv
+    "conv",
+    "conv_transpose",
+    "depthwise_separable_conv",
+    # pool
+    "max_pool",
+    "avg_pool",
+    "global_max_pool",
+    "global_avg_pool",
     # augment
     "Transform",
     "adjust_brightness",

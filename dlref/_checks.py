@@ -149,6 +149,11 @@ def check_floating(x: Any, name: str, op: str) -> None:
         raise TypeError(f"{op}: {name} must have a floating dtype, got {dtype}")
 
 
+def accumulation_dtype(dtype: Any) -> Any:
+    """The dtype to accumulate sums in: float32 for the 16-bit floats, ``dtype`` otherwise."""
+    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+
+
 def check_integer(x: Any, name: str, op: str) -> None:
     """Raise ``TypeError`` unless ``x`` has an integer dtype."""
     dtype = jnp.result_type(x)

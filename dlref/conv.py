@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import as_tuple, check_floating, normalize_padding
+from dlref._checks import accumulation_dtype, as_tuple, check_floating, normalize_padding
 from dlref.shapes import conv_output_size, conv_transpose_output_size
 
 __all__ = ["conv", "conv_transpose", "depthwise_separable_conv"]
@@ -67,10 +67,6 @@ _DIMENSION_NUMBERS = {
 # --------------------------------------------------------------------------------------------
 # validation shared by conv and conv_transpose
 
-
-def _accumulation_dtype(dtype) -> Any:
-    """float32 for the 16-bit floats, the dtype itself otherwise."""
-    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
 
 
 def _channels_first(layout: Any, nd: int, op: str) -> bool:
@@ -137,7 +133,7 @@ def _conv_reference(x, w, stride, padding, dilation, groups, lhs_dilation=None):
     nd = w.ndim - 2
     k, (cin_g, cout) = w.shape[:nd], w.shape[nd:]
     ld = lhs_dilation or (1,) * nd
-    acc = _accumulation_dtype(x.dtype)
+    acc = accumulation_dtype(x.dtype)
     # Pad (and interleave zeros for lhs_dilation) in one lax.pad; negative pads crop.
     xp = lax.pad(
         x,
@@ -175,7 +171,7 @@ def _conv_xla(x, w, stride, padding, dilation, groups, lhs_dilation=None):
         rhs_dilation=dilation,
         dimension_numbers=_DIMENSION_NUMBERS[nd],
         feature_group_count=groups,
-        preferred_element_type=_accumulation_dtype(x.dtype),
+        preferred_element_type=accumulation_dtype(x.dtype),
     )
     return y.astype(x.dtype)
 

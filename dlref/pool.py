@@ -25,14 +25,20 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from dlref._checks import as_tuple, check_floating, check_rank, normalize_padding
+from dlref._checks import (
+    accumulation_dtype,
+    as_tuple,
+    check_floating,
+    check_rank,
+    normalize_padding,
+)
 from dlref.shapes import conv_output_size
 
 __all__ = ["max_pool", "avg_pool", "global_max_pool", "global_avg_pool"]
@@ -48,10 +54,6 @@ class _Geometry(NamedTuple):
     padding: tuple[tuple[int, int], ...]  # the declared (lo, hi) padding
     extra: tuple[int, ...]  # ceil_mode overhang past the declared high padding
     out: tuple[int, ...]
-
-
-def _accumulation_dtype(dtype) -> Any:
-    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
 
 
 def _geometry(x, window, stride, padding, dilation, ceil_mode, op) -> _Geometry:
@@ -155,7 +157,7 @@ def _max_pool_fwd(x, g):
 
 
 def _max_pool_bwd(g, first, ct):
-    acc = _accumulation_dtype(ct.dtype)
+    acc = accumulation_dtype(ct.dtype)
     zero = jnp.zeros((), acc)
     parts = []
     for t, tap in enumerate(itertools.product(*(range(k) for k in g.window))):
@@ -252,7 +254,7 @@ def _divisor(g: _Geometry, count_include_pad: bool) -> np.ndarray:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def _avg_pool(x, g: _Geometry, count_include_pad: bool):
-    acc = _accumulation_dtype(x.dtype)
+    acc = accumulation_dtype(x.dtype)
     total = sum(v.astype(acc) for _, v in _taps(_pad(x, g, 0), g))
     return (total / _divisor(g, count_include_pad).astype(acc)).astype(x.dtype)
 
@@ -262,7 +264,7 @@ def _avg_pool_fwd(x, g, count_include_pad):
 
 
 def _avg_pool_bwd(g, count_include_pad, _, ct):
-    acc = _accumulation_dtype(ct.dtype)
+    acc = accumulation_dtype(ct.dtype)
     share = ct.astype(acc) / _divisor(g, count_include_pad).astype(acc)
     parts = [
         (tuple(i * d for i, d in zip(tap, g.dilation)), share)
@@ -412,5 +414,5 @@ def global_avg_pool(x) -> jax.Array:
       Array([[3.]], dtype=float32)
     """
     x = _global_input(x, "global_avg_pool")
-    acc = _accumulation_dtype(x.dtype)
+    acc = accumulation_dtype(x.dtype)
     return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)), dtype=acc).astype(x.dtype)
