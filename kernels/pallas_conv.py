@@ -32,6 +32,8 @@ This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.conv
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import math
@@ -39,21 +41,29 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from dlref.kernels.im2col import ConvGeometry, conv_geometry
 from jax import lax
 from jax.experimental import pallas as pl
 
 from dlref import _checks
 
-__all__ = ["ConvBlocks", "ACTIVATIONS", "choose_blocks", "pallas_conv"]
+__all__ = [
+    "ACTIVATIONS", "LOOP_ORDERS", "PATHS", "ConvBlocks", "choose_blocks", "is_gemm_geometry",
+    "pallas_conv", "poison_outputs",
+]  # fmt: skip
 
 ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
 _SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 
 
+PATHS = ("implicit", "gemm", "small_cin")
+LOOP_ORDERS = ("tap_major", "channel_major")
+
+
 @dataclasses.dataclass(frozen=True)
 class ConvBlocks:
-    """Tile sizes and launch settings of the Pallas convolution kernels.
+    """Tile sizes, launch settings and kernel path of the Pallas convolution kernels.
 
     Attributes:
       block_m: output pixels per tile (rows of the implicit GEMM).
@@ -63,6 +73,19 @@ class ConvBlocks:
       num_stages: Triton software-pipelining stages (GPU only).
       wgrad_splits: how many partial sums the weight-gradient reduction over ``M`` is split
         into (each a parallel grid row; summed afterwards). ``0`` picks one automatically.
+      path: ``"implicit"`` (the implicit GEMM over taps), ``"gemm"`` (1×1, stride 1, no
+        padding, one group: a plain ``(N·H·W, C_in) @ (C_in, C_out)`` matmul over the
+        flattened pixels) or ``"small_cin"`` (one group: the stride phases are moved into the
+        channels, space-to-depth, so a strided conv with few input channels becomes a
+        stride-1 conv with ``prod(stride)×`` the channels and fewer taps; see ``fold_kw``).
+      loop_order: reduction order of the implicit path: ``"tap_major"`` (taps outer, channel
+        blocks inner) or ``"channel_major"``.
+      fold_kw: ``small_cin`` only: also fold the last spatial dim's taps into the channels
+        (a ``k_w``-fold copy of the small input) so each reduction step is deeper.
+
+    Raises:
+      ValueError: non-positive sizes, negative ``wgrad_splits``, unknown ``path`` or
+        ``loop_order``, a non-bool ``fold_kw``.
     """
 
     block_m: int = 64
@@ -71,6 +94,26 @@ class ConvBlocks:
     num_warps: int = 4
     num_stages: int = 2
     wgrad_splits: int = 0
+    path: str = "implicit"
+    loop_order: str = "tap_major"
+    fold_kw: bool = False
+
+    def __post_init__(self):
+        for name in ("block_m", "block_n", "block_k", "num_warps", "num_stages"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"ConvBlocks: {name} must be a positive int, got {v!r}")
+        v = self.wgrad_splits
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError(f"ConvBlocks: wgrad_splits must be an int >= 0, got {v!r}")
+        if self.path not in PATHS:
+            raise ValueError(f"ConvBlocks: path must be one of {PATHS}, got {self.path!r}")
+        if self.loop_order not in LOOP_ORDERS:
+            raise ValueError(
+                f"ConvBlocks: loop_order must be one of {LOOP_ORDERS}, got {self.loop_order!r}"
+            )
+        if not isinstance(self.fold_kw, bool):
+            raise ValueError(f"ConvBlocks: fold_kw must be a bool, got {self.fold_kw!r}")
 
 
 def _next_pow2(v: int) -> int:
@@ -81,15 +124,72 @@ def _round_up(v: int, m: int) -> int:
     return -(-v // m) * m
 
 
-def choose_blocks(
-    c_in_per_group: int, c_out_per_group: int, m: int, dtype: Any, *, backend: str = "gpu"
-) -> ConvBlocks:
-    """The heuristic tile sizes for one convolution.
+def is_gemm_geometry(geo: ConvGeometry) -> bool:
+    """Whether a convolution is a plain matmul: 1×1 kernel, stride 1, no padding, one group."""
+    return (
+        all(k == 1 for k in geo.kernel)
+        and all(s == 1 for s in geo.stride)
+        and all(p == (0, 0) for p in geo.padding)
+        and geo.groups == 1
+    )
 
-    GPU (Triton): power-of-two blocks of at least 16 (``tl.dot``'s minimum), ``block_k`` up
-    to 64 (32 for float32, whose tiles are twice as large), ``block_n`` up to 128, and
-    ``block_m`` 128 for 16-bit inputs (64 for float32) unless the output is smaller. TPU: block
-    dims that respect the (8, 128) tiling: channel blocks of 128, ``block_m`` a multiple of 8.
+
+def _s2d_taps(geo: ConvGeometry) -> tuple[int, ...]:
+    """Taps per dim after space-to-depth: ``A_i = ⌊(k_i - 1)·d_i / s_i⌋ + 1``."""
+    return tuple(
+        (k - 1) * d // s + 1 for k, d, s in zip(geo.kernel, geo.dilation, geo.stride, strict=True)
+    )
+
+
+def _small_cin_channels(geo: ConvGeometry, fold_kw: bool) -> int:
+    """Input channels of the ``small_cin`` path's stride-1 conv."""
+    c = geo.c_in * math.prod(geo.stride)
+    return c * _s2d_taps(geo)[-1] if fold_kw else c
+
+
+def _heuristic_blocks(cin_g, cout_g, m, dtype, backend, geometry) -> ConvBlocks:
+    narrow = jnp.dtype(dtype).itemsize <= 2
+    if backend == "tpu":
+        bm = min(256 if narrow else 128, _round_up(m, 8))
+        return ConvBlocks(block_m=bm, block_n=128, block_k=128, num_warps=4, num_stages=1)
+    path, fold = "implicit", False
+    if geometry is not None and is_gemm_geometry(geometry):
+        path = "gemm"
+        m = 1 << 30  # the tiles run over the whole batch's pixels: never a short M
+    elif geometry is not None and geometry.groups == 1 and cin_g <= 4:
+        # Space-to-depth (and, where it removes channel padding, folding the last dim's taps):
+        # e.g. the ResNet stem 7×7/2, C_in 3 -> 4×4 taps of 12 channels instead of 7×7 of 3,
+        # each padded to 16 (256 instead of 784 reduction rows per output).
+        a_w = _s2d_taps(geometry)[-1]
+        c = _small_cin_channels(geometry, False)
+        kpad = lambda v: _round_up(v, max(16, min(64, _next_pow2(v))))  # noqa: E731
+        fold = a_w * kpad(c) > kpad(a_w * c)
+        if math.prod(geometry.stride) > 1 or fold:
+            path = "small_cin"
+            cin_g = _small_cin_channels(geometry, fold)
+    bk = max(16, min(64 if narrow else 32, _next_pow2(cin_g)))
+    bn = max(16, min(128, _next_pow2(cout_g)))
+    bm = max(16, min(128 if narrow else 64, _next_pow2(m)))
+    warps = 8 if bm * bn >= 128 * 128 else 4
+    return ConvBlocks(block_m=bm, block_n=bn, block_k=bk, num_warps=warps, num_stages=3,
+                      path=path, fold_kw=fold)  # fmt: skip
+
+
+def choose_blocks(
+    c_in_per_group: int, c_out_per_group: int, m: int, dtype: Any, *, backend: str = "gpu",
+    geometry: ConvGeometry | None = None, device_kind: str | None = None, table: Any = None,
+) -> ConvBlocks:  # fmt: skip
+    """The tile sizes and kernel path for one convolution: the tuning table, else a heuristic.
+
+    With ``geometry`` on the GPU backend, the persisted table (:mod:`dlref.kernels.tuning`,
+    keyed by device kind, the batch-free shape signature and dtype) is consulted first.
+    Otherwise (or on a miss) the heuristic: power-of-two blocks of at least 16 (``tl.dot``'s
+    minimum), ``block_k`` up to 64 (32 for float32, whose tiles are twice as large),
+    ``block_n`` up to 128, and ``block_m`` 128 for 16-bit inputs (64 for float32) unless the
+    output is smaller; the ``"gemm"`` path for 1×1 stride-1 unpadded single-group convs, the
+    ``"small_cin"`` path for single-group convs with at most 4 input channels that are
+    strided (or whose taps fold into fewer padded channels). TPU: block dims that respect the
+    (8, 128) tiling: channel blocks of 128, ``block_m`` a multiple of 8.
 
     Args:
       c_in_per_group: ``C_in / groups``.
@@ -97,19 +197,24 @@ def choose_blocks(
       m: output pixels per image in the kernel's "wide" layout.
       dtype: input dtype.
       backend: ``"gpu"`` (also used by the generic interpreter) or ``"tpu"``.
+      geometry: the convolution's ``ConvGeometry``; enables the table and the special paths.
+      device_kind: the table's device key; ``None`` means the target device (an abstract
+        device set with ``jax.sharding.use_abstract_mesh``, else ``jax.devices()[0]``).
+      table: a :class:`dlref.kernels.tuning.TuningTable`; ``None`` means the default one.
 
     Returns:
       A :class:`ConvBlocks`.
     """
-    narrow = jnp.dtype(dtype).itemsize <= 2
-    if backend == "tpu":
-        bm = min(256 if narrow else 128, _round_up(m, 8))
-        return ConvBlocks(block_m=bm, block_n=128, block_k=128, num_warps=4, num_stages=1)
-    bk = max(16, min(64 if narrow else 32, _next_pow2(c_in_per_group)))
-    bn = max(16, min(128, _next_pow2(c_out_per_group)))
-    bm = max(16, min(128 if narrow else 64, _next_pow2(m)))
-    warps = 8 if bm * bn >= 128 * 128 else 4
-    return ConvBlocks(block_m=bm, block_n=bn, block_k=bk, num_warps=warps, num_stages=3)
+    if backend == "gpu" and geometry is not None:
+        from dlref.kernels import tuning
+
+        kind = tuning.target_device_kind() if device_kind is None else device_kind
+        hit = (tuning.default_table() if table is None else table).lookup(
+            kind, tuning.conv_signature(geometry), dtype
+        )
+        if hit is not None:
+            return hit
+    return _heuristic_blocks(c_in_per_group, c_out_per_group, m, dtype, backend, geometry)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +306,93 @@ def _resolve_backend(interpret: Any) -> tuple[str, Any]:
     return "tpu", interpret
 
 
+def _wide_m(geo: ConvGeometry) -> int:
+    """Output pixels per image in the kernel's "wide" layout (garbage columns included)."""
+    padded = [n + lo + hi for n, (lo, hi) in zip(geo.in_sizes, geo.padding, strict=True)]
+    q_sizes = [-(-p // s) for p, s in zip(padded, geo.stride, strict=True)]
+    return geo.out_sizes[0] * math.prod(q_sizes[1:])
+
+
+def _resolve_blocks(geo: ConvGeometry, dtype, block, backend: str) -> ConvBlocks:
+    if block is None:
+        g = geo.groups
+        block = choose_blocks(
+            geo.c_in // g, geo.c_out // g, _wide_m(geo), dtype,
+            backend="tpu" if backend == "tpu" else "gpu", geometry=geo,
+        )  # fmt: skip
+    if not isinstance(block, ConvBlocks):
+        raise TypeError(f"pallas_conv: block must be a ConvBlocks, got {type(block).__name__}")
+    return block
+
+
+def _space_to_depth(x: jax.Array, w: jax.Array, geo: ConvGeometry, fold_kw: bool):
+    """The ``small_cin`` transform: an equivalent stride-1, unpadded conv with more channels.
+
+    Strided: pad so each dim is ``Q_i·s_i`` with ``Q_i = out_i + A_i - 1`` (``A_i`` the taps
+    after the move, :func:`_s2d_taps`), move the stride phases into the channels
+    (``x'[n, q, (r, c)] = x_pad[n, q·s + r, c]``) and scatter each tap ``t`` of the kernel to
+    ``w'[a, (r, c)]`` with ``t·d = a·s + r`` (zeros elsewhere): ``x'`` at ``q = o + a``, phase
+    ``r``, is ``x_pad[o·s + t·d]``, so ``conv(x', w')[o] = conv(x, w)[o]`` exactly. With
+    ``fold_kw`` the last dim's taps are stacked into the channels as well (``k_w`` shifted
+    copies). Done in XLA outside the kernel's ``custom_vjp``: autodiff transposes it.
+    """
+    nd = geo.nd
+    strided = math.prod(geo.stride) > 1
+    taps = _s2d_taps(geo) if strided else geo.kernel
+    dil = (1,) * nd if strided else geo.dilation
+    step = geo.stride if strided else (1,) * nd
+    cfg = [(0, 0, 0)]
+    q_sizes = []
+    for i in range(nd):
+        q = geo.out_sizes[i] + (taps[i] - 1) * dil[i]
+        q_sizes.append(q)
+        lo = geo.padding[i][0]
+        cfg.append((lo, q * step[i] - geo.in_sizes[i] - lo, 0))
+    cfg.append((0, 0, 0))
+    xp = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+    n, c = x.shape[0], geo.c_in
+    if strided:
+        split = [n]
+        for q, st in zip(q_sizes, step, strict=True):
+            split += [q, st]
+        perm = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)]
+        xp = xp.reshape(*split, c).transpose(*perm, 2 * nd + 1)
+        xp = xp.reshape(n, *q_sizes, math.prod(step) * c)
+        grids = np.meshgrid(*[np.arange(k) for k in geo.kernel], indexing="ij")
+        offs = [t * d for t, d in zip(grids, geo.dilation, strict=True)]
+        a_idx = tuple(o // st for o, st in zip(offs, step, strict=True))
+        r_idx = tuple(o % st for o, st in zip(offs, step, strict=True))
+        wz = jnp.zeros((*taps, *step, c, geo.c_out), w.dtype)
+        w = wz.at[a_idx + r_idx].set(w).reshape(*taps, math.prod(step) * c, geo.c_out)
+    c = math.prod(step) * c
+    if fold_kw:
+        a_w, o_w, d_w = taps[-1], geo.out_sizes[-1], dil[-1]
+        xp = jnp.concatenate(
+            [lax.slice_in_dim(xp, a * d_w, a * d_w + o_w, axis=nd) for a in range(a_w)], -1
+        )
+        w = w.reshape(*taps[:-1], 1, a_w * c, geo.c_out)
+        taps, dil, c = (*taps[:-1], 1), (*dil[:-1], 1), a_w * c
+    geo2 = ConvGeometry(
+        tuple(xp.shape[1:-1]), tuple(taps), (1,) * nd, ((0, 0),) * nd, tuple(dil),
+        geo.out_sizes, 1, c, geo.c_out,
+    )  # fmt: skip
+    return xp, w, geo2
+
+
+def _dispatch(x: jax.Array, w: jax.Array, geo: ConvGeometry, block, interpret):
+    """Pick the blocks and path, apply the ``small_cin`` transform; ``(x, w, plan)``."""
+    backend, _ = _resolve_backend(interpret)
+    blocks = _resolve_blocks(geo, x.dtype, block, backend)
+    if blocks.path == "small_cin":
+        if geo.groups != 1:
+            raise NotImplementedError(
+                f"pallas_conv: the small_cin path needs groups=1, got groups={geo.groups}"
+            )
+        x, w, geo = _space_to_depth(x, w, geo, blocks.fold_kw)
+        blocks = dataclasses.replace(blocks, path="implicit", fold_kw=False)
+    return x, w, _make_plan(geo, x.dtype, blocks, interpret)
+
+
 def _make_plan(geo: ConvGeometry, dtype, block, interpret) -> _Plan:
     backend, interp = _resolve_backend(interpret)
     g = geo.groups
@@ -210,12 +402,15 @@ def _make_plan(geo: ConvGeometry, dtype, block, interpret) -> _Plan:
     q_sizes = tuple(-(-p // s) for p, s in zip(padded, geo.stride, strict=True))
     q_strides = tuple(math.prod(q_sizes[i + 1 :]) for i in range(geo.nd))
     m_wide = geo.out_sizes[0] * q_strides[0]
-    if block is None:
-        block = choose_blocks(
-            cin_g, cout_g, m_wide, dtype, backend="tpu" if backend == "tpu" else "gpu"
+    block = _resolve_blocks(geo, dtype, block, backend)
+    if block.path == "gemm" and not is_gemm_geometry(geo):
+        raise NotImplementedError(
+            f"pallas_conv: the gemm path needs a 1x1 kernel, stride 1, no padding and groups=1, "
+            f"got kernel={geo.kernel}, stride={geo.stride}, padding={geo.padding}, "
+            f"groups={geo.groups}"
         )
-    if not isinstance(block, ConvBlocks):
-        raise TypeError(f"pallas_conv: block must be a ConvBlocks, got {type(block).__name__}")
+    if block.path == "small_cin":  # already applied by _dispatch; here the implicit kernel
+        block = dataclasses.replace(block, path="implicit", fold_kw=False)
     bm, bn, bk = block.block_m, block.block_n, block.block_k
     if backend == "gpu":
         for name, v in (("block_m", bm), ("block_n", bn), ("block_k", bk)):
@@ -409,15 +604,26 @@ def _conv_fwd_kernel(
         n_nb = plan.cout_p // blocks.block_n
         cbase = _div(j, n_nb) * plan.cin_p
 
+        taps = plan.geo.taps
+        channel_major = blocks.loop_order == "channel_major"
+
         def body(r, acc):
-            t, kb = _div(r, n_k), _rem(r, n_k)
+            if channel_major:
+                kb, t = _div(r, taps), _rem(r, taps)
+            else:
+                t, kb = _div(r, n_k), _rem(r, n_k)
             phase, off = plan.tap(t)
             xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(cbase + kb * bk, bk)]
             ws = w_ref[t, pl.ds(kb * bk, bk), :]
             return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
 
         acc = lax.fori_loop(0, plan.geo.taps * n_k, body, jnp.zeros((bm, blocks.block_n), acc_t))
-    # Fused epilogue: z = (acc + bias) * scale + shift + residual; y = act(z).
+    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
+
+
+def _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre):
+    """Fused epilogue on the float32 tile: z = (acc + bias)·scale + shift + residual; act(z)."""
+    acc_t = acc.dtype
     k = 0
     if has[0]:
         acc = acc + vec_refs[k][...].astype(acc_t)
@@ -433,6 +639,30 @@ def _conv_fwd_kernel(
     out_refs[0][...] = _activate(acc, activation, negative_slope).astype(out_refs[0].dtype)
     if emit_pre:
         out_refs[1][...] = u.astype(out_refs[1].dtype)
+
+
+def _gemm_fwd_kernel(
+    x_ref, w_ref, *rest, plan: _Plan, has: tuple[bool, ...], activation: str,
+    negative_slope: float, emit_pre: bool,
+):  # fmt: skip
+    """The ``gemm`` path: one ``(block_m, block_n)`` tile of ``X (M, C_in) @ W (C_in, C_out)``
+    over the flattened pixels of the whole batch, a loop over ``block_k`` channel steps, then
+    the same epilogue."""
+    n_vec = sum(has[:3])
+    vec_refs = rest[:n_vec]
+    res_ref = rest[n_vec] if has[3] else None
+    out_refs = rest[n_vec + has[3] :]
+    bk = plan.blocks.block_k
+    acc_t = _acc_dtype(x_ref.dtype)
+
+    def body(kb, acc):
+        xs = x_ref[:, pl.ds(kb * bk, bk)]
+        ws = w_ref[pl.ds(kb * bk, bk), :]
+        return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
+
+    shape = (plan.blocks.block_m, plan.blocks.block_n)
+    acc = lax.fori_loop(0, plan.cin_p // bk, body, jnp.zeros(shape, acc_t))
+    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
 
 
 def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: int):
@@ -479,10 +709,104 @@ def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: in
 # ---------------------------------------------------------------------------------------------
 # pallas_call wrappers.
 
+_POISON = contextvars.ContextVar("dlref_pallas_poison", default=False)
+
+
+@contextlib.contextmanager
+def poison_outputs(enabled: bool = True):
+    """Trace the kernels with NaN-filled output buffers, so that an unwritten tile shows.
+
+    Inside this context (read at trace time: jit, lower or compile inside it) every
+    ``pallas_call`` of this module gets a NaN-filled buffer aliased to each output
+    (``input_output_aliases``): a tile the grid never stores stays NaN instead of holding
+    whatever the allocator left there (possibly a previous correct result). For correctness
+    checks (``bench/gpu_check.py``, the tests), not for timing.
+
+    Args:
+      enabled: poison (``True``) or not.
+
+    Example:
+      >>> with poison_outputs():
+      ...     y = pallas_conv(jnp.ones((1, 3, 1)), jnp.ones((1, 1, 1)))
+      >>> y[0, :, 0]
+      Array([1., 1., 1.], dtype=float32)
+    """
+    token = _POISON.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _POISON.reset(token)
+
+
+def _call(kernel, args, *, out_shape, grid, in_specs, out_specs, plan, name):
+    """``pl.pallas_call`` with this module's compiler params, and poisoning when asked."""
+    args, in_specs = list(args), list(in_specs)
+    aliases = {}
+    if _POISON.get():
+        n_in, n_out = len(args), len(out_shape)
+        for k, (sds, spec) in enumerate(zip(out_shape, out_specs, strict=True)):
+            aliases[len(args)] = k
+            args.append(jnp.full(sds.shape, jnp.nan, sds.dtype))
+            in_specs.append(spec)
+        inner = kernel
+
+        def kernel(*refs):  # the aliased NaN inputs are never read
+            return inner(*refs[:n_in], *refs[n_in + n_out :])
+
+    return pl.pallas_call(
+        kernel,
+        out_shape=out_shape,
+        grid=grid,
+        in_specs=in_specs,
+        out_specs=out_specs,
+        input_output_aliases=aliases,
+        interpret=plan.interpret,
+        compiler_params=_compiler_params(plan, len(grid)),
+        name=name,
+    )(*args)
+
+
+def _gemm_forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype,
+                       emit_pre):  # fmt: skip
+    """The ``gemm`` path's forward: the batch's pixels flattened into one ``M`` axis."""
+    geo, blocks = plan.geo, plan.blocks
+    bm, bn = blocks.block_m, blocks.block_n
+    n = x.shape[0]
+    m = n * math.prod(geo.in_sizes)
+    m_pad = _round_up(m, bm)
+    xm = jnp.pad(x.reshape(m, geo.c_in), ((0, m_pad - m), (0, plan.cin_p - geo.c_in)))
+    wm = w.reshape(geo.c_in, geo.c_out)
+    wm = jnp.pad(wm, ((0, plan.cin_p - geo.c_in), (0, plan.cout_p - geo.c_out)))
+    grid = (m_pad // bm, plan.cout_p // bn)
+    in_specs = [pl.BlockSpec((bm, plan.cin_p), lambda i, j: (i, 0)),
+                pl.BlockSpec((plan.cin_p, bn), lambda i, j: (0, j))]  # fmt: skip
+    args = [xm, wm]
+    has = tuple(v is not None for v in (bias, scale, shift, residual))
+    for v in (bias, scale, shift):
+        if v is not None:
+            args.append(_pad_out_channels(v.reshape(1, geo.c_out), plan))
+            in_specs.append(pl.BlockSpec((1, bn), lambda i, j: (0, j)))
+    if residual is not None:
+        r = _pad_out_channels(residual.reshape(m, geo.c_out), plan)
+        args.append(jnp.pad(r, ((0, m_pad - m), (0, 0))))
+        in_specs.append(pl.BlockSpec((bm, bn), lambda i, j: (i, j)))
+    spec = pl.BlockSpec((bm, bn), lambda i, j: (i, j))
+    out_shape = [jax.ShapeDtypeStruct((m_pad, plan.cout_p), out_dtype)] * (1 + emit_pre)
+    kernel = functools.partial(
+        _gemm_fwd_kernel, plan=plan, has=has, activation=activation,
+        negative_slope=slope, emit_pre=emit_pre,
+    )  # fmt: skip
+    outs = _call(kernel, args, out_shape=out_shape, grid=grid, in_specs=in_specs,
+                 out_specs=[spec] * len(out_shape), plan=plan, name="dlref_conv_gemm")  # fmt: skip
+    return [o[:m, : geo.c_out].reshape(n, *geo.out_sizes, geo.c_out) for o in outs]
+
 
 def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype,
                   emit_pre):  # fmt: skip
     """Run the forward kernel; returns ``y`` (and the pre-scale ``u`` if ``emit_pre``)."""
+    if plan.blocks.path == "gemm":
+        return _gemm_forward_call(x, w, bias, scale, shift, residual, plan, activation, slope,
+                                  out_dtype, emit_pre)  # fmt: skip
     geo, blocks = plan.geo, plan.blocks
     n = x.shape[0]
     xk = _prep_input(x, plan)
@@ -523,16 +847,8 @@ def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, o
         _conv_fwd_kernel, plan=plan, has=has, activation=activation,
         negative_slope=slope, emit_pre=emit_pre,
     )  # fmt: skip
-    outs = pl.pallas_call(
-        kernel,
-        out_shape=out_shape,
-        grid=grid,
-        in_specs=in_specs,
-        out_specs=out_specs,
-        interpret=plan.interpret,
-        compiler_params=_compiler_params(plan, len(grid)),
-        name="dlref_conv_fwd",
-    )(*args)
+    outs = _call(kernel, args, out_shape=out_shape, grid=grid, in_specs=in_specs,
+                 out_specs=out_specs, plan=plan, name="dlref_conv_fwd")  # fmt: skip
     return [_out_channels(_from_wide(o, plan), plan) for o in outs]
 
 
@@ -541,9 +857,20 @@ def _wgrad_call(x, dy, plan, w_dtype):
     geo, blocks = plan.geo, plan.blocks
     n = x.shape[0]
     bm, bn, bk = blocks.block_m, blocks.block_n, blocks.block_k
-    xk = _prep_input(x, plan)
-    dyk = _to_wide(_pad_out_channels(dy, plan), plan)
-    n_mb = plan.m_pad // bm
+    if plan.blocks.path == "gemm":
+        # 1×1, stride 1: the batch's pixels as one flat axis (image "0", one tap at offset 0),
+        # so no per-image padding of M to block_m.
+        m = n * math.prod(geo.in_sizes)
+        m_pad = _round_up(m, bm)
+        xk = jnp.pad(x.reshape(m, geo.c_in), ((0, m_pad - m), (0, plan.cin_p - geo.c_in)))
+        xk = xk.reshape(1, 1, m_pad, plan.cin_p)
+        dyk = _pad_out_channels(dy.reshape(m, geo.c_out), plan)
+        dyk = jnp.pad(dyk, ((0, m_pad - m), (0, 0))).reshape(1, m_pad, plan.cout_p)
+        n, n_mb = 1, m_pad // bm
+    else:
+        xk = _prep_input(x, plan)
+        dyk = _to_wide(_pad_out_channels(dy, plan), plan)
+        n_mb = plan.m_pad // bm
     items = n * n_mb
     want = blocks.wgrad_splits or max(1, min(items, 32))
     splits = max(d for d in range(1, min(want, items) + 1) if items % d == 0)
@@ -566,19 +893,19 @@ def _wgrad_call(x, dy, plan, w_dtype):
 
         out_spec = pl.BlockSpec((None, None, None, bk, bn), out_index)
     grid = (splits, geo.taps, n_j)
-    part = pl.pallas_call(
+    (part,) = _call(
         functools.partial(_wgrad_kernel, plan=plan, per_split=per_split, n_mb=n_mb),
-        out_shape=out_shape,
+        [xk, dyk],
+        out_shape=[out_shape],
         grid=grid,
         in_specs=[
             pl.BlockSpec(xk.shape, lambda s, t, j: (0, 0, 0, 0)),
             pl.BlockSpec(dyk.shape, lambda s, t, j: (0, 0, 0)),
         ],
-        out_specs=out_spec,
-        interpret=plan.interpret,
-        compiler_params=_compiler_params(plan, len(grid)),
+        out_specs=[out_spec],
+        plan=plan,
         name="dlref_conv_wgrad",
-    )(xk, dyk)
+    )
     total = part.sum(axis=0)
     if plan.depthwise:
         dw = total[:, 0, : geo.c_out].reshape(*geo.kernel, 1, geo.c_out)
@@ -610,10 +937,8 @@ def _input_grad(dy, w, geo: ConvGeometry, x_dtype, block, interpret):
         tuple(dyp.shape[1:-1]), geo.kernel, (1,) * nd, ((0, 0),) * nd, geo.dilation,
         geo.in_sizes, g, geo.c_out, geo.c_in,
     )  # fmt: skip
-    plan_t = _make_plan(geo_t, x_dtype, block, interpret)
-    (dx,) = _forward_call(
-        dyp, wt.astype(x_dtype), None, None, None, None, plan_t, "none", 0.0, x_dtype, False
-    )
+    dyp, wt, plan_t = _dispatch(dyp, wt.astype(x_dtype), geo_t, block, interpret)
+    (dx,) = _forward_call(dyp, wt, None, None, None, None, plan_t, "none", 0.0, x_dtype, False)
     return dx
 
 
@@ -714,6 +1039,12 @@ def pallas_conv(
     per-channel ``γ`` and ``β`` of a folded batch norm, residual ``r``, activation) runs on
     the accumulator before the single store in ``out_dtype``.
 
+    Kernel paths (:class:`ConvBlocks`, from :func:`choose_blocks`: the tuning table, else a
+    heuristic): ``"implicit"`` as above; ``"gemm"`` for 1×1 stride-1 unpadded convs, a plain
+    tiled matmul over the batch's flattened pixels; ``"small_cin"`` for few input channels
+    (the stem), which first moves the stride phases into the channels (space-to-depth) so
+    the kernel runs an equivalent stride-1 conv with fewer, deeper taps.
+
     The backward pass (``custom_vjp``) differentiates the epilogue (relu'(0) = 0,
     leaky_relu'(0) = 1), then runs two Pallas kernels: the input gradient as the forward
     kernel applied to the dilated, padded output gradient with the flipped kernel, and the
@@ -779,11 +1110,11 @@ def pallas_conv(
             raise ValueError(
                 f"{op}: residual must have the output shape {want}, got {jnp.shape(residual)}"
             )
-    plan = _make_plan(geo, x.dtype, block, interpret)
-    _check_dtype(x.dtype, plan)
-    _check_dtype(out_dtype, plan)
     if x.dtype != w.dtype:
         w = w.astype(x.dtype)
+    x, w, plan = _dispatch(x, w, geo, block, interpret)
+    _check_dtype(x.dtype, plan)
+    _check_dtype(out_dtype, plan)
     st = _Static(plan, activation, float(negative_slope), out_dtype, block, interpret)
     return _pallas_conv(x, w, bias, scale, shift, residual, st)
 
