@@ -5,6 +5,15 @@ This package may use ``dlref._checks`` and ``dlref.shapes``, never ``dlref.conv`
 """
 
 from dlref.kernels.im2col import im2col_conv
-from dlref.kernels.pallas_conv import ConvBlocks, choose_blocks, pallas_conv
+from dlref.kernels.pallas_igemm import ConvBlocks, choose_blocks, pallas_conv
+from dlref.kernels.tuning import TuningEntry, TuningTable, default_table
 
-__all__ = ["ConvBlocks", "choose_blocks", "im2col_conv", "pallas_conv"]
+__all__ = [
+    "ConvBlocks",
+    "TuningEntry",
+    "TuningTable",
+    "choose_blocks",
+    "default_table",
+    "im2col_conv",
+    "pallas_conv",
+]

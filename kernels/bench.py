@@ -43,7 +43,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 from dlref.kernels.im2col import im2col_conv
-from dlref.kernels.pallas_conv import pallas_conv
+from dlref.kernels.pallas_igemm import pallas_conv
 from jax import lax
 
 IMPLS = ("reference", "im2col", "pallas", "xla")

@@ -31,7 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from dlref.kernels.im2col import ConvGeometry, conv_geometry
-from dlref.kernels.pallas_conv import ConvBlocks
+from dlref.kernels.pallas_igemm import ConvBlocks
 
 __all__ = [
     "ENV_VAR", "SCHEMA_VERSION", "TABLE_PATH", "TuningEntry", "TuningTable", "conv_signature",
@@ -236,8 +236,14 @@ _CACHE: dict[tuple[str, ...], TuningTable] = {}
 
 
 def default_table() -> TuningTable:
-    """The shipped table with the ``DLREF_TUNING_TABLE`` files merged over it (cached per
-    value of the variable)."""
+    """The shipped table with the ``DLREF_TUNING_TABLE`` files merged over it.
+
+    The result is cached per value of the environment variable (a path list).
+
+    Returns:
+      The merged :class:`TuningTable` (``kernels/tuning_table.json``, then each file of
+      ``$DLREF_TUNING_TABLE``).
+    """
     extra = tuple(p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p)
     if extra not in _CACHE:
         table = TuningTable.load(TABLE_PATH) if TABLE_PATH.exists() else TuningTable()

@@ -62,7 +62,8 @@ def test_all_names_exist():
 @pytest.mark.parametrize("name,fn", _public_functions(), ids=lambda v: getattr(v, "__name__", v))
 def test_docstring_has_args_and_returns(name, fn):
     doc = inspect.getdoc(fn) or ""
-    assert "Args:" in doc, f"{name}: docstring lacks 'Args:'"
+    if inspect.signature(fn).parameters:
+        assert "Args:" in doc, f"{name}: docstring lacks 'Args:'"
     assert "Returns:" in doc, f"{name}: docstring lacks 'Returns:'"
 
 

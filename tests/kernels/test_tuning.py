@@ -19,7 +19,7 @@ import pytest
 from _oracle import lax_conv, lax_conv_epilogue, rel_err, vjp_both
 from dlref.kernels import bench, tuning
 from dlref.kernels.im2col import conv_geometry
-from dlref.kernels.pallas_conv import ConvBlocks, _call, choose_blocks, pallas_conv, poison_outputs
+from dlref.kernels.pallas_igemm import ConvBlocks, _call, choose_blocks, pallas_conv, poison_outputs
 from jax.experimental import pallas as pl
 from jax.sharding import AbstractDevice, AbstractMesh, AxisType
 
