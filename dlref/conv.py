@@ -68,7 +68,6 @@ _DIMENSION_NUMBERS = {
 # validation shared by conv and conv_transpose
 
 
-
 def _channels_first(layout: Any, nd: int, op: str) -> bool:
     """Validate ``layout`` for spatial rank ``nd``; True for channels-first."""
     for table, first in ((_CHANNELS_LAST, False), (_CHANNELS_FIRST, True)):
