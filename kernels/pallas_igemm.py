@@ -1049,7 +1049,9 @@ def pallas_conv(
     leaky_relu'(0) = 1), then runs two Pallas kernels: the input gradient as the forward
     kernel applied to the dilated, padded output gradient with the flipped kernel, and the
     weight gradient as a reduction over the ``N·H_out·W_out`` pixels, split into independent
-    partial sums (a parallel grid axis) that are added afterwards.
+    partial sums (a parallel grid axis) that are added afterwards. It is first-order only:
+    jax 0.11 cannot differentiate a ``pallas_call``, so second derivatives (``jax.hessian``,
+    ``check_grads(order=2)``) fail inside Pallas; use ``impl="im2col"`` or ``"xla"`` for them.
 
     Matches ``lax.conv_general_dilated`` (NHWC / HWIO) followed by the same epilogue in jnp,
     values and gradients, to float32 accumulation.

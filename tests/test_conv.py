@@ -21,7 +21,7 @@ from dlref.conv import conv, conv_transpose, depthwise_separable_conv
 from tests import oracles
 
 # ---- implementations under test: DLREF_IMPL=reference,xla,im2col,pallas selects them ----
-IMPLS = [i for i in os.environ.get("DLREF_IMPL", "reference,xla").split(",")]  # noqa: C416
+IMPLS = [i for i in os.environ.get("DLREF_IMPL", "reference,xla,im2col,pallas").split(",")]  # noqa: C416
 
 HIGHEST = lax.Precision.HIGHEST
 DN = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
@@ -294,27 +294,30 @@ def test_hand_computed_examples(impl):
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_check_grads_order_2(impl, x64, seed):
-    # the kernels' backward passes are custom_vjps, which have no forward mode
+    # the kernels' backward passes are custom_vjps, which have no forward mode; Pallas's backward
+    # kernels cannot be differentiated again (jax 0.11 has no derivative of pallas_call), so the
+    # pallas impl is checked to first order here (its docstring says so)
     modes = ["fwd", "rev"] if impl in ("reference", "xla") else ["rev"]
+    order = 1 if impl == "pallas" else 2
     x = normal(seed, (1, 5, 5, 4))
     w = normal(seed + 1, (2, 2, 2, 6))
     f = functools.partial(
         conv, stride=(2, 1), padding=((1, 0), (1, 2)), dilation=(1, 2), groups=2, impl=impl
     )
-    check_grads(jax.jit(f), (x, w), order=2, modes=modes)
+    check_grads(jax.jit(f), (x, w), order=order, modes=modes)
     # 1-D for the composites, to keep the compile count down
     y, wt = normal(seed + 2, (1, 4, 4)), normal(seed + 3, (2, 3, 4))
     t = functools.partial(
         conv_transpose, stride=2, padding=1, output_padding=1, dilation=2, groups=2, impl=impl
     )
-    check_grads(jax.jit(t), (y, wt), order=2, modes=modes)
+    check_grads(jax.jit(t), (y, wt), order=order, modes=modes)
     x1, wd, wp = (
         normal(seed + 4, (1, 7, 2)),
         normal(seed + 5, (3, 1, 4)),
         normal(seed + 6, (1, 4, 3)),
     )
     s = functools.partial(depthwise_separable_conv, padding="SAME", impl=impl)
-    check_grads(jax.jit(s), (x1, wd, wp), order=2, modes=modes)
+    check_grads(jax.jit(s), (x1, wd, wp), order=order, modes=modes)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
