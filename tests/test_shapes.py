@@ -122,6 +122,8 @@ def _torch_pool_out(n, k, pad_l, pad_r, s, d, ceil_mode):
 )
 def test_conv_output_size_matches_reduce_window(n, k, s, lo, hi, d):
     if n + lo + hi < d * (k - 1) + 1:
+        with pytest.raises(ValueError, match="there is no output"):
+            conv_output_size(n, k, s, (lo, hi), d, ceil_mode=True)
         return
     y = lax.reduce_window(
         jnp.zeros((1, n, 1)), -jnp.inf, lax.max, (1, k, 1), (1, s, 1),
@@ -167,6 +169,8 @@ def test_sizes_match_dlref_conv_and_pool(n, k, s, p, d, ceil_mode):
 def test_conv_transpose_output_size_matches_lax(n, k, s, p, d, op_):
     """The transposed conv as lax writes it: dilate the input by s, pad d(k-1)-p (+op hi)."""
     if op_ >= max(s, d):
+        with pytest.raises(ValueError, match=f"output_padding={op_} must be smaller than either"):
+            conv_transpose_output_size(n, k, s, p, op_, d)
         return
     lo, hi = d * (k - 1) - p, d * (k - 1) - p + op_
     expected_out = (n - 1) * s + 1 + lo + hi - d * (k - 1)
