@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from jax.test_util import check_grads
 
 from dlref.dropout import dropout, gaussian_dropout
 
@@ -125,6 +126,14 @@ def test_gaussian_dropout_gradient_is_the_noise(key, x64):
     np.testing.assert_allclose(noise, 1 + math.sqrt(0.3 / 0.7) * z, rtol=1e-14)
 
 
+@pytest.mark.parametrize("f", [dropout, gaussian_dropout])
+def test_check_grads_order2_with_a_fixed_key(key, x64, f):
+    """With the key fixed both are linear in x: first and second derivatives (the latter 0)."""
+    x = jax.random.normal(key, (3, 4), jnp.float64)
+    k = jax.random.fold_in(key, 5)
+    check_grads(lambda x: f(k, x, 0.4), (x,), order=2, modes=["fwd", "rev"])
+
+
 def test_seed_errata_15_unscaled_dropout_shifts_the_expectation():
     """SEED_ERRATA 15: without the 1/(1-p) scaling the training mean is (1-p)·x, not x."""
     rate = 0.5
@@ -160,6 +169,8 @@ def test_jit_vmap_dtypes_and_traced_rate(key):
         assert np.all(np.isfinite(big))
         gb = jax.grad(lambda x, f=f: jnp.sum(f(key, x, 0.9)))(jnp.full((8,), 1e4))
         assert np.all(np.isfinite(gb))
+        # linear in x: the value at 1e4 is 1e4 times the value at 1 (the gradient)
+        same(big / 1e4, gb)
 
 
 def test_different_keys_give_different_masks(key):

@@ -385,6 +385,30 @@ def test_extreme_logits_give_finite_values_and_gradients(dtype, x64):
     for f in fns:
         v, g = jax.value_and_grad(f)(z)
         assert v.dtype == dtype and np.isfinite(v) and np.all(np.isfinite(g))
+    # values and VJPs (same cotangent) at these extremes against optax, to a few ulps
+    refs = [
+        (
+            L.softmax_cross_entropy,
+            lambda z: optax.softmax_cross_entropy_with_integer_labels(z, y),
+            y,
+        ),
+        (L.softmax_cross_entropy, lambda z: optax.softmax_cross_entropy(z, soft), soft),
+        (
+            L.sigmoid_binary_cross_entropy,
+            lambda z: optax.sigmoid_binary_cross_entropy(z, soft),
+            soft,
+        ),
+        (L.hinge_loss, lambda z: optax.hinge_loss(z, pm), pm),
+        (L.huber_loss, lambda z: optax.huber_loss(z, soft), soft),
+        (L.l2_loss, lambda z: optax.squared_error(z, soft), soft),
+    ]
+    tol = 8 * float(jnp.finfo(dtype).eps)
+    for ours, ref, t in refs:
+        v, pull = jax.vjp(lambda z, ours=ours, t=t: ours(z, t, reduction="none"), z)
+        v_ref, pull_ref = jax.vjp(ref, z)
+        ct = jnp.linspace(0.5, 1.5, v.size, dtype=dtype).reshape(v.shape)
+        close(v, v_ref, tol)
+        close(pull(ct)[0], pull_ref(ct)[0], tol)
     # softmax CE with label 1 in row 0 (logit −1e4 vs max 1e4): −z_y + logsumexp = 2e4.
     assert float(L.softmax_cross_entropy(z[:1], y[:1])) == 2e4
 
@@ -407,6 +431,7 @@ def test_probabilities_exactly_zero_and_one(x64):
     # −100 (PyTorch's BCELoss rule) → 100.
     assert float(v) == 100.0 and np.all(np.isfinite(g))
     np.testing.assert_array_equal(g[0], [-1.0, 0.0, 0.0])  # −y/p at p = 1; 0 where y = 0
+    np.testing.assert_array_equal(g[1], [0.0, 0.0, 0.0])  # p_y = 0: the clamp is flat there
     assert float(L.cross_entropy(probs, jnp.array([0, 0]), reduction="sum")) == 100.0
     # KL with zeros in p (0·log 0 = 0) and in q where p = 0
     p = jnp.array([[0.5, 0.5, 0.0]])

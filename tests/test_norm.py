@@ -266,6 +266,11 @@ def test_batch_norm_extreme_and_constant_channels_are_finite(x64):
     y = f(x)
     assert np.all(np.isfinite(y))
     _assert_close(y[:, 1], -1.0 * np.ones(3))  # constant channel -> bias
+    want_y, want_mean, want_var = np_batch_norm_train(x, scale, bias, *st, 0.1, 1e-5)
+    _assert_close(y, want_y)
+    new = batch_norm(x, scale, bias, st, train=True)[1]
+    _assert_close(new.mean, want_mean)
+    _assert_close(new.var, want_var)
     g = jax.grad(lambda x: jnp.sum(f(x) * jnp.arange(6.0).reshape(3, 2)))(x)
     assert np.all(np.isfinite(g))
 
@@ -413,12 +418,18 @@ def test_fold_batch_norm_check_grads(key, x64):
     _, scale, bias, st = _inputs(key, (1, 3))
     w = jax.random.normal(key, (2, 2, 2, 3), jnp.float64)
     b = jnp.arange(3.0)
-    check_grads(
-        lambda w, b, s, t: fold_batch_norm(w, b, st, s, t),
-        (w, b, scale, bias),
-        order=2,
-        modes=["fwd", "rev"],
-    )
+    f = lambda w, b, s, t: fold_batch_norm(w, b, st, s, t)  # noqa: E731
+    check_grads(f, (w, b, scale, bias), order=2, modes=["fwd", "rev"])
+    eager = f(w, b, scale, bias)
+    assert eager[0].dtype == eager[1].dtype == jnp.float64
+    for a, e in zip(jax.jit(f)(w, b, scale, bias), eager, strict=True):
+        _assert_close(a, e, rtol=1e-14, atol=0)
+    # vmap over a stack of two kernels (and biases): each folded as on its own
+    ws, bs = jnp.stack([w, -2 * w]), jnp.stack([b, b + 1])
+    got = jax.vmap(f, (0, 0, None, None))(ws, bs, scale, bias)
+    for i in range(2):
+        for a, e in zip(got, f(ws[i], bs[i], scale, bias), strict=True):
+            _assert_close(a[i], e, rtol=1e-14, atol=0)
 
 
 def test_fold_batch_norm_errors():
@@ -563,6 +574,17 @@ def test_norms_extreme_and_constant_inputs_are_finite(name):
     y = f(x, s, b)
     assert np.all(np.isfinite(y))
     np.testing.assert_array_equal(np.asarray(y[1]), np.zeros((2, 4)))
+    # example 0 against the float64 NumPy oracle; float32 stats of ±1e4 data: a few ulps of
+    # the normalized values (|y| <= 2)
+    x0 = np.asarray(x[:1], np.float64)
+    want = {
+        "layer_norm": lambda: np_normalize(x0, (2,), 1e-5),
+        "group_norm": lambda: np.concatenate(
+            [np_normalize(x0[..., :2], (1, 2), 1e-5), np_normalize(x0[..., 2:], (1, 2), 1e-5)], -1
+        ),
+        "instance_norm": lambda: np_normalize(x0, (1,), 1e-5),
+    }[name]()
+    _assert_close(y[:1], want, rtol=0, atol=8 * 2 * float(jnp.finfo(jnp.float32).eps))
     g = jax.grad(lambda x: jnp.sum(f(x, s, b) * jnp.arange(16.0).reshape(2, 2, 4)))(x)
     assert np.all(np.isfinite(g))
     assert f(x.astype(jnp.bfloat16), s, b).dtype == jnp.bfloat16
@@ -670,6 +692,7 @@ def test_standardize_constant_feature_is_zero_not_nan(x64):
     np.testing.assert_array_equal(np.asarray(g[:, 0]), np.zeros(3))
     big = standardize(jnp.array([[1e4], [-1e4], [3.0]]), 0)
     assert np.all(np.isfinite(big))
+    _assert_close(big, skp.scale(np.array([[1e4], [-1e4], [3.0]])))
 
 
 def test_standardize_grads_jit_vmap(key, x64):

@@ -96,6 +96,24 @@ def test_clip_by_value_matches_optax_and_jnp(key, x64):
     assert clip_by_value(t, -1.0, 1.0)["scalar"].dtype == jnp.float64
 
 
+def test_clip_by_value_check_grads_jit_vmap(key, x64):
+    w = 3.0 * jax.random.normal(key, (3, 4), jnp.float64)
+    # away from the kinks at ±1 (finite differences step ~1e-3 in float64)
+    w = jnp.where(jnp.abs(jnp.abs(w) - 1.0) < 0.1, 0.5, w)
+    f = lambda w: clip_by_value(w, -1.0, 1.0)  # noqa: E731
+    check_grads(jax.jit(f), (w,), order=2, modes=["fwd", "rev"])
+    _close(jax.jit(f)(w), f(w), rtol=0)
+    _close(jax.vmap(f)(w), f(w), rtol=0)
+
+
+def test_penalties_vmap_over_a_stack_of_trees(key, x64):
+    stacked = jax.tree.map(lambda a: jnp.stack([a, -2 * a]), _tree(key))
+    for f in (l1_penalty, l2_penalty):
+        got = jax.vmap(f)(stacked)
+        want = [f(jax.tree.map(lambda a, i=i: a[i], stacked)) for i in range(2)]
+        _close(got, jnp.stack(want), rtol=1e-14)
+
+
 def test_clip_by_value_subgradient_is_one_on_the_closed_interval(x64):
     x = jnp.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     g = jax.grad(lambda x: jnp.sum(clip_by_value(x, -1.0, 1.0)))(x)
