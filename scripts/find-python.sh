@@ -10,8 +10,8 @@ fi
 for c in python3.13 python3.12 python3; do
     if command -v "$c" >/dev/null 2>&1 && ok "$c"; then command -v "$c"; exit 0; fi
 done
-if command -v pyenv >/dev/null 2>&1; then
-    root=$(pyenv root)
+root=$(pyenv root 2>/dev/null) || root="${PYENV_ROOT:-$HOME/.pyenv}"
+if [ -d "$root/versions" ]; then
     for v in $(ls -1 "$root/versions" 2>/dev/null | sort -t. -k1,1nr -k2,2nr -k3,3nr); do
         p="$root/versions/$v/bin/python3"
         if [ -x "$p" ] && ok "$p"; then echo "$p"; exit 0; fi
