@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import check_choice, check_floating, check_in_range
+from dlref._checks import accumulation_dtype, check_choice, check_floating, check_in_range
 
 __all__ = [
     "BatchNormState",
@@ -579,11 +579,12 @@ def min_max_scale(
     if not any(isinstance(v, jax.core.Tracer) for v in (lo, hi)) and not lo < hi:
         raise ValueError(f"{op}: feature_range must have lo < hi, got {feature_range!r}")
     x = jnp.asarray(x)
-    xmin = jnp.min(x, axis=axes, keepdims=True)
-    xmax = jnp.max(x, axis=axes, keepdims=True)
+    xa = x.astype(accumulation_dtype(x.dtype))  # 16-bit floats are scaled in float32
+    xmin = jnp.min(xa, axis=axes, keepdims=True)
+    xmax = jnp.max(xa, axis=axes, keepdims=True)
     span = xmax - xmin
     constant = span == 0
-    unit = (x - xmin) / jnp.where(constant, 1, span)  # safe divisor: no NaN in either branch
+    unit = (xa - xmin) / jnp.where(constant, 1, span)  # safe divisor: no NaN in either branch
     return (lo + (hi - lo) * unit).astype(x.dtype)
 
 

@@ -723,3 +723,13 @@ def test_scaling_errors():
         standardize(x, (0, 0))
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         standardize(jnp.ones((3, 2), jnp.int32), 0)
+
+
+def test_min_max_scale_bfloat16_scales_in_float32():
+    # 16-bit inputs are scaled in float32 and rounded once: equal to the float32 result cast
+    # to bfloat16 (scaling in bfloat16 would round (x - min) and the quotient separately).
+    x = jnp.linspace(-3.0, 5.0, 97, dtype=jnp.float32).astype(jnp.bfloat16)
+    got = min_max_scale(x, 0, (-1.0, 2.0))
+    want = min_max_scale(x.astype(jnp.float32), 0, (-1.0, 2.0)).astype(jnp.bfloat16)
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(want, np.float32))
