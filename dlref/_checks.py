@@ -154,13 +154,6 @@ def accumulation_dtype(dtype: Any) -> Any:
     return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
 
 
-def check_integer(x: Any, name: str, op: str) -> None:
-    """Raise ``TypeError`` unless ``x`` has an integer dtype."""
-    dtype = jnp.result_type(x)
-    if not jnp.issubdtype(dtype, jnp.integer):
-        raise TypeError(f"{op}: {name} must have an integer dtype, got {dtype}")
-
-
 def check_same_shape(a: Any, b: Any, names: tuple[str, str], op: str) -> None:
     """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape."""
     if jnp.shape(a) != jnp.shape(b):

@@ -56,8 +56,6 @@ def test_rank_dtype_shape_checks():
         _checks.check_rank(x, 4, "x", "op")
     with pytest.raises(TypeError, match=r"op: x must have a floating dtype, got int32"):
         _checks.check_floating(jnp.zeros(2, jnp.int32), "x", "op")
-    with pytest.raises(TypeError, match=r"op: labels must have an integer dtype"):
-        _checks.check_integer(x, "labels", "op")
     with pytest.raises(ValueError, match=r"op: a and b must have the same shape"):
         _checks.check_same_shape(x, jnp.zeros(3), ("a", "b"), "op")
 
