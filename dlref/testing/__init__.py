@@ -1,0 +1,34 @@
+r"""Test your own kernels and gradients against dlref, in a few lines.
+
+* :func:`assert_op_close` — value, VJP and JVP of ``fn`` against ``reference`` on the same
+  arguments, with one random cotangent and one random tangent passed through both, as
+  normwise relative errors.
+* :func:`check_op_gradients` — :func:`jax.test_util.check_grads` (finite differences, any
+  order, both modes) with the step and tolerance chosen from the dtype.
+* :func:`tolerance` — the default tolerance of a dtype.
+* :func:`rel_err` — the normwise relative error the above report.
+* :mod:`dlref.testing.strategies` — hypothesis strategies that draw only *valid*
+  convolution, transposed-convolution and pooling configurations, and arrays without ties
+  or kinks. It needs hypothesis (``pip install 'dlref[testing]'``); importing
+  :mod:`dlref` or :mod:`dlref.testing` does not import it.
+
+Example:
+  >>> import jax, jax.numpy as jnp
+  >>> from jax import lax
+  >>> import dlref
+  >>> x = jnp.linspace(-1.0, 1.0, 8).reshape(1, 8, 1)
+  >>> w = jnp.array([1.0, -2.0, 0.5]).reshape(3, 1, 1)
+  >>> def mine(x, w):  # a conv written as a sum of shifted slices
+  ...     return sum(x[:, t : t + 6] * w[t, 0, 0] for t in range(3))
+  >>> assert_op_close(mine, lambda x, w: dlref.conv(x, w), x, w)
+"""
+
+from dlref.testing._compare import (
+    TOLERANCES,
+    assert_op_close,
+    check_op_gradients,
+    rel_err,
+    tolerance,
+)
+
+__all__ = ["TOLERANCES", "assert_op_close", "check_op_gradients", "rel_err", "tolerance"]
