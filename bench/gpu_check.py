@@ -67,6 +67,7 @@ _bootstrap()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+
 from dlref.kernels import bench, tuning  # noqa: E402
 from dlref.kernels.im2col import conv_geometry, im2col_conv  # noqa: E402
 from dlref.kernels.pallas_igemm import (  # noqa: E402  _wide_m: the heuristic's M, as pallas_conv uses it

@@ -1,8 +1,10 @@
 """dlref: verified JAX reference implementations of deep-learning building blocks.
 
 The functional ops are re-exported here; the model zoo (``dlref.models``), the flax NNX modules
-(``dlref.nn``), training (``dlref.train``), experiments (``dlref.experiments``) and the kernels
-(``dlref.kernels``) are imported as submodules.
+(``dlref.nn``), training (``dlref.train``), experiments (``dlref.experiments``), the kernels
+(``dlref.kernels``) and the testing tools (``dlref.testing``) are imported as submodules. No
+submodule is named like an exported function: ``import dlref.convolution as m`` gives the module,
+``dlref.conv`` the function.
 """
 
 from dlref.activations import leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
@@ -40,8 +42,7 @@ from dlref.augment import (
     scale,
     translate,
 )
-from dlref.conv import conv, conv_transpose, depthwise_separable_conv
-from dlref.dropout import dropout, gaussian_dropout
+from dlref.convolution import conv, conv_transpose, depthwise_separable_conv
 from dlref.losses import (
     cross_entropy,
     exponential_loss,
@@ -56,6 +57,7 @@ from dlref.losses import (
     softmax_cross_entropy,
     zero_one_loss,
 )
+from dlref.model_summary import Summary, SummaryRow, SummaryTotals, summary
 from dlref.norm import (
     BatchNormState,
     batch_norm,
@@ -66,11 +68,13 @@ from dlref.norm import (
     min_max_scale,
     standardize,
 )
-from dlref.pool import avg_pool, global_avg_pool, global_max_pool, max_pool
+from dlref.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from dlref.regularize import (
     EarlyStopping,
     clip_by_global_norm,
     clip_by_value,
+    dropout,
+    gaussian_dropout,
     l1_penalty,
     l2_penalty,
 )
@@ -78,9 +82,6 @@ from dlref.shapes import (
     CONVENTIONS,
     ParamCount,
     ReceptiveField,
-    Summary,
-    SummaryRow,
-    SummaryTotals,
     activation_bytes,
     activation_flops,
     batch_norm_flops,
@@ -90,14 +91,13 @@ from dlref.shapes import (
     conv_transpose_output_size,
     pool_flops,
     receptive_field,
-    summary,
 )
 
 __version__ = "0.1.0"
 
 # Submodules that are not re-exported name by name (they import flax or Pallas, or are tools):
 # loaded on first attribute access, so `import dlref` stays light.
-_LAZY_SUBMODULES = ("nn", "train", "models", "experiments", "kernels", "verify")
+_LAZY_SUBMODULES = ("nn", "train", "models", "experiments", "kernels", "verify", "testing")
 
 
 def __getattr__(name):
@@ -139,10 +139,9 @@ __all__ = [
     "instance_norm",
     "min_max_scale",
     "standardize",
-    # dropout
+    # regularize
     "dropout",
     "gaussian_dropout",
-    # regularize
     "l1_penalty",
     "l2_penalty",
     "clip_by_value",
@@ -160,16 +159,17 @@ __all__ = [
     "activation_flops",
     "batch_norm_flops",
     "activation_bytes",
+    # model_summary
     "summary",
     "Summary",
     "SummaryRow",
     "SummaryTotals",
     "CONVENTIONS",
-    # conv
+    # convolution
     "conv",
     "conv_transpose",
     "depthwise_separable_conv",
-    # pool
+    # pooling
     "max_pool",
     "avg_pool",
     "global_max_pool",

@@ -15,8 +15,61 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_int(value: Any, name: str, op: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int, or raise.
+
+    Python and NumPy integers are accepted; ``bool`` (an ``int`` subclass), floats, strings
+    and everything else are not.
+
+    Raises:
+      TypeError: ``value`` is not an integer.
+      ValueError: ``value`` is below ``minimum``.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_bool(value: Any, name: str, op: str) -> bool:
+    """Return ``value`` if it is a Python (or NumPy) bool, else raise ``TypeError``.
+
+    Flags select code paths at trace time, so a truthy string such as ``"no"`` must not pass
+    for ``True``.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{op}: {name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """Return sorted non-negative axes; ``axis`` an int or a sequence of ints in [-ndim, ndim).
+
+    Raises:
+      TypeError: an axis that is not an int.
+      ValueError: an axis out of range, a repeated axis, or no axis at all.
+    """
+    items = (axis,) if isinstance(axis, int | np.integer) and not isinstance(axis, bool) else axis
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+    out = []
+    for a in items:
+        if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of range for an input of rank {ndim}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: axis must not repeat an axis, got {axis!r}")
+    if not out:
+        raise ValueError(f"{op}: axis must name at least one axis, got {axis!r}")
+    return tuple(sorted(out))
 
 
 def as_tuple(value: Any, n: int, name: str, op: str, *, minimum: int | None = None) -> tuple:
@@ -26,10 +79,10 @@ def as_tuple(value: Any, n: int, name: str, op: str, *, minimum: int | None = No
       TypeError: if an entry is not an int.
       ValueError: if a tuple has the wrong length, or an entry is below ``minimum``.
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    if isinstance(value, int):
-        out = (value,) * n
+    if isinstance(value, int | np.integer):
+        out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str):
         out = tuple(value)
         if len(out) != n:
@@ -40,11 +93,11 @@ def as_tuple(value: Any, n: int, name: str, op: str, *, minimum: int | None = No
     else:
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     for v in out:
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
             raise TypeError(f"{op}: {name} must contain Python ints, got {value!r}")
         if minimum is not None and v < minimum:
             raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return out
+    return tuple(int(v) for v in out)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -123,7 +176,7 @@ def normalize_padding(
         raise TypeError(f"{op}: padding must be an int, a tuple or a string, got {padding!r}")
     for lo, hi in pairs:
         for v in (lo, hi):
-            if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
                 raise TypeError(f"{op}: padding must contain Python ints, got {padding!r}")
             if v < 0:
                 raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
@@ -150,8 +203,10 @@ def check_floating(x: Any, name: str, op: str) -> None:
 
 
 def accumulation_dtype(dtype: Any) -> Any:
-    """The dtype to accumulate sums in: float32 for the 16-bit floats, ``dtype`` otherwise."""
-    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+    """The dtype to accumulate sums and statistics in: float32 for the 16-bit floats, ``dtype``
+    (float32 or float64) otherwise, i.e. ``promote_types(dtype, float32)``. The one definition
+    used by every op and kernel."""
+    return jnp.promote_types(dtype, jnp.float32)
 
 
 def check_same_shape(a: Any, b: Any, names: tuple[str, str], op: str) -> None:

@@ -10,9 +10,9 @@ The non-smooth ones pin their subgradient at the kink, the same one ``jax.nn`` u
 ``relu'(0) = 0`` and ``leaky_relu'(0) = 1``.
 
 Why a *non-linear* activation at all: a composition of affine maps is affine, so without one a
-network of any depth computes a single affine map (the seed's "when the activation is linear a
-two-layer network can approximate almost all functions" has the word backwards, SEED_ERRATA 8;
-the universal approximation theorem needs a non-polynomial activation).
+network of any depth computes a single affine map (the study guide's "when the activation is linear
+a two-layer network can approximate almost all functions" has the word backwards, erratum 8
+(docs/errata.md); the universal approximation theorem needs a non-polynomial activation).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import check_floating
+from dlref._checks import check_floating, check_int
 
 __all__ = [
     "sigmoid",
@@ -41,8 +41,7 @@ def _float_input(x, op: str) -> jax.Array:
 
 
 def _check_axis(x: jax.Array, axis, op: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    axis = check_int(axis, "axis", op)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(
             f"{op}: axis must lie in [{-x.ndim}, {x.ndim}) for an input of rank {x.ndim}, "
@@ -84,9 +83,9 @@ def sigmoid(x) -> jax.Array:
 
     Only ``exp(-|x|) ≤ 1`` is ever evaluated, so ``x = ±1e4`` gives ``1`` and ``0`` with
     finite gradients. The derivative reaches its maximum 1/4 at ``x = 0`` and is never 0 for
-    finite x in exact arithmetic (the seed writes the range as [0, 0.25], SEED_ERRATA 9);
-    a product of k such factors — what backpropagation through k sigmoid layers multiplies —
-    is at most ``0.25**k``: the vanishing gradient.
+    finite x in exact arithmetic (the study guide writes the range as [0, 0.25], erratum 9
+    (docs/errata.md)); a product of k such factors — what backpropagation through k sigmoid layers
+    multiplies — is at most ``0.25**k``: the vanishing gradient.
 
     Matches ``jax.nn.sigmoid`` (``lax.logistic``); PyTorch's ``torch.sigmoid``.
 
@@ -135,7 +134,7 @@ def tanh(x) -> jax.Array:
         \qquad \tanh'(x) = 1 - \tanh^2(x) \in (0, 1]
 
     The derivative reaches 1 at ``x = 0`` and is never 0 for finite x in exact arithmetic
-    (the seed writes [0, 1], SEED_ERRATA 9). ``tanh(x) = 2σ(2x) − 1``.
+    (the study guide writes [0, 1], erratum 9 (docs/errata.md)). ``tanh(x) = 2σ(2x) − 1``.
 
     Matches ``jax.nn.tanh`` (``jnp.tanh``); PyTorch's ``torch.tanh``.
 

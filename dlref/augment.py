@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dlref._checks import check_choice, check_floating, check_in_range, check_rank
+from dlref._checks import check_choice, check_floating, check_in_range, check_int, check_rank
 
 __all__ = [
     "MODES",
@@ -475,8 +475,8 @@ def scale(
     .. math:: r_{in} - r_0 = (r_{out} - r_0) / s_r,\qquad c_{in} - c_0 = (c_{out} - c_0) / s_c
 
     ``factor > 1`` zooms in (crops the centre), ``factor < 1`` zooms out (borders filled by
-    ``mode``). The seed's 缩放 / 尺度变换. Matches :func:`affine` with ``diag(1/s)`` about the
-    centre; torchvision's ``affine(scale=s)`` (nearest by default) and albumentations'
+    ``mode``). The study guide's 缩放 / 尺度变换. Matches :func:`affine` with ``diag(1/s)`` about
+    the centre; torchvision's ``affine(scale=s)`` (nearest by default) and albumentations'
     ``Affine(scale=s)``. No antialiasing: strong zoom-out aliases (as in those).
 
     Args:
@@ -520,7 +520,7 @@ def translate(
     .. math:: y[r, c] = x[r - d_r,\ c - d_c]
 
     Positive ``d_row`` moves the content down, positive ``d_col`` right; vacated pixels are
-    filled by ``mode``. The seed's 平移变换. Matches :func:`affine` with
+    filled by ``mode``. The study guide's 平移变换. Matches :func:`affine` with
     ``[[1, 0, -d_r], [0, 1, -d_c]]``; torchvision's ``affine(translate=(dx, dy))`` is in
     ``(col, row)`` order and integer pixels.
 
@@ -936,10 +936,10 @@ def adjust_saturation(image: jax.Array, factor: Any) -> jax.Array:
     .. math:: (H, S, V) = \mathrm{hsv}(x),\quad y = \mathrm{rgb}\bigl(H,\
               \mathrm{clip}(\mathrm{factor}\cdot S, 0, 1),\ V\bigr)
 
-    The seed's 对比度变换 (change S and V in HSV, keep H). Matches ``dm_pix.adjust_saturation``
-    and ``tf.image.adjust_saturation`` (both multiplicative in HSV). It differs from
-    torchvision's and augmax's ``adjust_saturation``, which blend linearly in RGB with the
-    grey (luma) image, ``factor·x + (1 - factor)·gray`` (that changes V and, for factor > 1,
+    The study guide's 对比度变换 (change S and V in HSV, keep H). Matches
+    ``dm_pix.adjust_saturation`` and ``tf.image.adjust_saturation`` (both multiplicative in HSV). It
+    differs from torchvision's and augmax's ``adjust_saturation``, which blend linearly in RGB with
+    the grey (luma) image, ``factor·x + (1 - factor)·gray`` (that changes V and, for factor > 1,
     clips per channel), and from albumentations' ``HueSaturationValue``, whose
     ``sat_shift_limit`` *adds* to S. ``factor = 0`` gives grey ``(V, V, V)``.
 
@@ -976,7 +976,7 @@ def adjust_value(image: jax.Array, factor: Any) -> jax.Array:
               V = \max(R, G, B)\quad (y = x \text{ where } V = 0)
 
     which equals ``hsv_to_rgb(H, S, clip(factor·V))`` exactly (RGB is linear in V at fixed H,
-    S) and is smooth in ``x`` where ``V > 0``. The seed's 对比度变换 (the V half). It is
+    S) and is smooth in ``x`` where ``V > 0``. The study guide's 对比度变换 (the V half). It is
     torchvision's ``adjust_brightness`` (``clamp(factor·x)``) only when no channel clips: that
     clamps each channel separately and so shifts hue, this keeps it. albumentations'
     ``val_shift_limit`` adds to V instead.
@@ -1162,7 +1162,7 @@ def gaussian_noise(key: jax.Array, image: jax.Array, sigma: Any) -> jax.Array:
 
     .. math:: y = x + \sigma\,\varepsilon,\quad \varepsilon \sim \mathcal{N}(0, 1)
 
-    The seed's 噪声扰动 (Gaussian). ``ε = jax.random.normal(key, image.shape, dtype)`` (the
+    The study guide's 噪声扰动 (Gaussian). ``ε = jax.random.normal(key, image.shape, dtype)`` (the
     whole batch at once, so independent across images). No clipping (:func:`augment_batch`
     clips at the end). albumentations' ``GaussNoise`` is parameterised by the variance.
 
@@ -1243,7 +1243,7 @@ def salt_and_pepper(
 
     with ``a = amount`` and ``q = salt_vs_pepper``: each pixel (all its channels together) is
     corrupted with probability ``a``, and a corrupted pixel is salt with probability ``q``. The
-    seed's 椒盐噪声. ``u = jax.random.uniform(key, image.shape[:-1] + (1,), dtype)``.
+    study guide's 椒盐噪声. ``u = jax.random.uniform(key, image.shape[:-1] + (1,), dtype)``.
     ``skimage.util.random_noise(mode="s&p")`` corrupts each *channel* independently (coloured
     specks); this corrupts whole pixels (white and black specks).
 
@@ -1388,10 +1388,10 @@ def pca_color(
               \alpha_3\lambda_3)^\top,\quad \alpha \sim \mathcal{N}(0, \sigma^2 I)
 
     with ``(λ, p)`` from :func:`fit_pca_color` on the *training set*. One α per image (all its
-    pixels share it); ``α = sigma * jax.random.normal(key, (3,), dtype)``. The seed's 颜色变换
-    ("PCA in the RGB space of the training set", cut off there: SEED_ERRATA 16). No clipping.
-    fb.resnet.torch's ``Lighting`` does the same on ``[0, 1]`` pixels; albumentations'
-    ``FancyPCA`` fits the PCA on each image instead.
+    pixels share it); ``α = sigma * jax.random.normal(key, (3,), dtype)``. The study guide's
+    颜色变换 ("PCA in the RGB space of the training set", cut off there: erratum 16
+    (docs/errata.md)). No clipping. fb.resnet.torch's ``Lighting`` does the same on ``[0, 1]``
+    pixels; albumentations' ``FancyPCA`` fits the PCA on each image instead.
 
     Args:
       key: a ``jax.random`` key.
@@ -1560,10 +1560,8 @@ _augment_jit = jax.jit(_augment_impl, static_argnames=("policy", "clip", "batch_
 
 
 def _check_batch_size(batch_size: Any, op: str) -> None:
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"{op}: batch_size must be None or a positive int, got {batch_size!r}")
+    if batch_size is not None:
+        check_int(batch_size, "batch_size", op, minimum=1)
 
 
 def augment_batch(
@@ -1584,7 +1582,7 @@ def augment_batch(
     ``t`` then ``jax.random.split(k_n, len(policy))[t]``, split into (gate, parameter) keys.
     So ``augment_batch(key, images)[n] == augment_batch(k_n, images[n])`` (a single image
     ``(H, W, C)`` uses ``key`` itself). The policy is static: a new policy compiles once, the
-    same policy and shapes reuse the compiled program. The seed's 在线增强.
+    same policy and shapes reuse the compiled program. The study guide's 在线增强.
 
     Args:
       key: a ``jax.random`` key.
@@ -1627,7 +1625,7 @@ def expand_dataset(
     keep_original: bool = False,
     batch_size: int | None = None,
 ) -> tuple[jax.Array, Any]:
-    r"""Offline augmentation: ``N`` images become ``factor · N`` (the seed's 离线增强).
+    r"""Offline augmentation: ``N`` images become ``factor · N`` (the study guide's 离线增强).
 
     .. math:: \mathrm{out}[jN + n] = \mathrm{augment\_batch}(\mathrm{fold\_in}(key, j),
               \mathrm{images})[n],\quad j = 0..\mathrm{factor}-1
@@ -1666,10 +1664,7 @@ def expand_dataset(
     op = "expand_dataset"
     check_rank(images, 4, "images", op)
     _check_image(images, op)
-    if isinstance(factor, bool) or not isinstance(factor, int):
-        raise TypeError(f"{op}: factor must be an int, got {factor!r}")
-    if factor < 1:
-        raise ValueError(f"{op}: factor must be >= 1, got {factor}")
+    factor = check_int(factor, "factor", op, minimum=1)
     n = images.shape[0]
     for leaf in jax.tree.leaves(labels):
         if jnp.shape(leaf)[:1] != (n,):

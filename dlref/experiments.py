@@ -1,4 +1,4 @@
-"""Measurements of the seed's claims about training, as plain functions returning arrays.
+"""Measurements of the study guide's claims about training, as plain functions returning arrays.
 
 Each function runs a small, seeded experiment on scikit-learn's digits (or the adding
 problem) with the models of :mod:`dlref.nn` and the loop of :mod:`dlref.train`, and returns
@@ -79,7 +79,7 @@ def vanishing_gradients(
 
     .. math:: g_l = \\lVert \\partial L / \\partial W_l \\rVert_F,\\quad l = 1..\\text{depth}
 
-    The seed claims sigmoid (and tanh) saturate and shrink the gradient layer by layer while
+    The study guide claims sigmoid (and tanh) saturate and shrink the gradient layer by layer while
     ReLU, BN and residual connections keep it flowing. ``"residual"`` is ReLU + BN with an
     identity shortcut around every layer, as in a ResNet (without BN, identity shortcuts over
     He-initialised ReLU layers make the activations, and the gradients, grow with depth).
@@ -130,8 +130,8 @@ def lr_sensitivity(
 
     .. math:: \\mathrm{acc}(\\eta),\\ \\eta \\in \\text{learning\\_rates}
 
-    The seed claims BN makes training less sensitive to the learning rate (BN undoes the scale
-    of the weights, so a large step does not push pre-activations into saturation).
+    The study guide claims BN makes training less sensitive to the learning rate (BN undoes the
+    scale of the weights, so a large step does not push pre-activations into saturation).
 
     Args:
       learning_rates: plain-SGD step sizes.
@@ -186,7 +186,7 @@ def batch_size_effect(
 
     .. math:: t_{epoch}(B),\\ \\mathrm{acc}(B) \\text{ after a fixed number of epochs}
 
-    The seed claims: larger batches process the data faster, but need more epochs for the
+    The study guide claims: larger batches process the data faster, but need more epochs for the
     same accuracy (fewer updates per epoch). The time of the first epoch (compilation) is
     excluded when ``epochs > 1``.
 
@@ -265,8 +265,8 @@ def dropout_bn_variance_shift(
     ``z`` is the input of the BN layer. With dropout *before* BN, BN's running variance is
     learned on dropped-out, rescaled inputs (inverted dropout inflates the second moment by
     ``1/(1-p)``) but at inference the inputs are not dropped, so the variance BN divides by
-    is wrong (shift < 1); with BN before dropout BN never sees dropout (shift ≈ 1). The seed's
-    "BN and dropout conflict" paragraph, measured.
+    is wrong (shift < 1); with BN before dropout BN never sees dropout (shift ≈ 1). The study
+    guide's "BN and dropout conflict" paragraph, measured.
 
     Args:
       rate: dropout rate.
@@ -386,7 +386,8 @@ def gradient_norms_through_time(
     differentiating with respect to it (``∂L/∂ε_t = ∂L/∂h_t``). For the RNN the gradient
     is multiplied by ``diag(1 − h_t²) W_hh^T`` at every step and decays geometrically
     backwards in time; the LSTM's additive cell path (``∂c_t/∂c_{t−1} = f_t``, forget
-    bias 1) decays far more slowly. This fills the seed's empty LSTM section (SEED_ERRATA 17).
+    bias 1) decays far more slowly. This fills the study guide's empty LSTM section (erratum 17,
+    docs/errata.md).
 
     Args:
       length: sequence length ``T``.

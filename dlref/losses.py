@@ -280,8 +280,8 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean") -> jax.Array:
                    \quad(= -z_y + \log\sum_j e^{z_j} \text{ for a class index } y)
 
     (``Σ_c y_c = 1`` assumed for the middle form), computed from :func:`log_softmax`, so logits
-    of ±1e4 give finite values and gradients. The gradient is ``softmax(z) − y``. The seed's
-    "softmax loss" ``−Σ e^{z_i}/Σ_j e^{z_j}`` is the constant −1 (SEED_ERRATA 11).
+    of ±1e4 give finite values and gradients. The gradient is ``softmax(z) − y``. The study guide's
+    "softmax loss" ``−Σ e^{z_i}/Σ_j e^{z_j}`` is the constant −1 (erratum 11, docs/errata.md).
 
     Integer ``labels`` of shape ``logits.shape[:-1]`` are class indices; floating labels of
     ``logits.shape`` are one-hot or soft distributions.
@@ -369,8 +369,8 @@ def kl_divergence(p, q, *, reduction="mean") -> jax.Array:
     ``∂/∂q_i = 0``; optax's gradient w.r.t. ``p`` is NaN at such entries). ``log q`` is
     clamped at −100 (PyTorch's ``BCELoss`` rule, as :func:`cross_entropy`), so ``q_i = 0``
     where ``p_i > 0`` gives a finite value.
-    The seed's ``Σ log p_i − log q_i`` drops the weights ``p_i`` and can be negative
-    (SEED_ERRATA 12).
+    The study guide's ``Σ log p_i − log q_i`` drops the weights ``p_i`` and can be negative
+    (erratum 12, docs/errata.md).
 
     Matches ``optax.kl_divergence(jnp.log(q), p)`` (optax takes log-predictions first, targets
     second) and ``scipy.special.rel_entr(p, q).sum(-1)``; PyTorch's
@@ -412,9 +412,9 @@ def hinge_loss(scores, targets, margin=1.0, *, reduction="mean") -> jax.Array:
     The score ``s`` is unbounded and ``y ∈ {−1, +1}``; the loss is 0 once the prediction is
     right with margin ``m``. Under differentiation the kink ``y·s = m`` takes the subgradient 0
     (as :func:`dlref.activations.relu`; optax's ``jnp.maximum`` gives half the slope there).
-    The seed's ``max(0, Y·f(x))`` with "y ∈ (−1, 1)" penalises correct predictions
-    (SEED_ERRATA 13). Targets are not checked to be ±1 (a value check is impossible under
-    ``jit``); other values simply scale the margin term.
+    The study guide's ``max(0, Y·f(x))`` with "y ∈ (−1, 1)" penalises correct predictions
+    (erratum 13, docs/errata.md). Targets are not checked to be ±1 (a value check is impossible
+    under ``jit``); other values simply scale the margin term.
 
     Matches ``optax.hinge_loss`` (``m = 1``); PyTorch's ``F.hinge_embedding_loss`` is a
     different loss (on distances), and ``F.soft_margin_loss`` is the logistic variant.
@@ -591,8 +591,8 @@ def l2_loss(predictions, targets, *, reduction="mean") -> jax.Array:
     .. math::
         \ell(\hat y, y) = (\hat y - y)^2, \qquad \partial\ell/\partial\hat y = 2(\hat y - y)
 
-    The gradient grows *linearly* with the error (the seed says it "explodes", SEED_ERRATA
-    14); :func:`huber_loss` and :func:`smooth_l1_loss` bound it.
+    The gradient grows *linearly* with the error (the study guide says it "explodes",
+    erratum 14, docs/errata.md); :func:`huber_loss` and :func:`smooth_l1_loss` bound it.
 
     Matches PyTorch's ``nn.MSELoss`` and ``optax.squared_error``; it is **twice**
     ``optax.l2_loss``, which carries Bishop's factor 1/2.

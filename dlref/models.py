@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from dlref.shapes import summary
+from dlref.model_summary import summary
 
 # torchvision's BatchNorm2d: momentum 0.1 on the new batch = flax momentum 0.9 on the old value.
 _BN = dict(use_running_average=True, momentum=0.9, epsilon=1e-5)
@@ -313,7 +313,7 @@ def param_count(model):
 
 
 def model_summary(model, *, x=None, batch=1, convention="macs", print_fn=print):
-    """:func:`dlref.shapes.summary` of an NNX model, traced abstractly.
+    """:func:`dlref.summary` of an NNX model, traced abstractly.
 
     The model is split into its parameters (``nnx.Param``, trainable) and the rest (BN
     running statistics, non-trainable) and traced as
@@ -325,7 +325,7 @@ def model_summary(model, *, x=None, batch=1, convention="macs", print_fn=print):
         model's input shape in float32.
       batch: batch size of the default input.
       convention: ``"macs"``, ``"flops"`` or ``"seed"``.
-      print_fn: as in :func:`dlref.shapes.summary`.
+      print_fn: as in :func:`dlref.summary`.
 
     Returns:
       The :class:`dlref.shapes.Summary`.

@@ -7,8 +7,9 @@ Two layers live here:
   PyTorch's layout transposed to ``x @ W`` form (``w_ih`` is ``(I, G·H)``) and PyTorch's gate
   order (input, forget, cell, output), so weights copy over from ``torch.nn.LSTM`` with one
   transpose and ``b = b_ih + b_hh``.
-* **flax NNX modules** whose forward passes call the dlref ops (``dlref.conv``, ``dlref.pool``,
-  ``dlref.norm``, ``dlref.dropout``, ``dlref.activations``): :class:`Conv`, :class:`BatchNorm`,
+* **flax NNX modules** whose forward passes call the dlref ops (``dlref.convolution``,
+  ``dlref.pooling``, ``dlref.norm``, ``dlref.regularize``, ``dlref.activations``):
+  :class:`Conv`, :class:`BatchNorm`,
   :class:`Dropout`, :class:`MLP`, :class:`CNN`, :class:`ResNetBlock`, :class:`RNN`,
   :class:`LSTM`. They follow nnx's mode convention: ``model.train()`` sets every
   ``deterministic`` and ``use_running_average`` attribute to ``False`` (dropout active, batch
@@ -27,10 +28,10 @@ from jax import lax
 
 from dlref._checks import as_tuple, check_choice, check_floating, check_rank
 from dlref.activations import relu, sigmoid, tanh
-from dlref.conv import conv
-from dlref.dropout import dropout
+from dlref.convolution import conv
 from dlref.norm import BatchNormState, batch_norm
-from dlref.pool import max_pool
+from dlref.pooling import max_pool
+from dlref.regularize import dropout
 
 __all__ = [
     "rnn_cell",
@@ -130,7 +131,8 @@ def lstm_cell(
     (elementwise, no weight matrix and no squashing), so while the forget gate stays near 1
     the gradient flows back through many steps — why the LSTM eases the vanishing gradient of
     :func:`rnn_cell`, whose Jacobian :math:`\\mathrm{diag}(1 - h'^2) W_{hh}^T` is applied at
-    every step. The seed's LSTM section is empty (SEED_ERRATA 17); this is its content.
+    every step. The study guide's LSTM section is empty (erratum 17, docs/errata.md); this is its
+    content.
 
     Matches flax ``nnx.LSTMCell`` with ``w_ih = [ii | if_ | ig | io]`` kernels concatenated
     on the last axis, ``w_hh = [hi | hf | hg | ho]`` kernels and ``b`` their biases (flax's
@@ -249,7 +251,7 @@ def _activation(name: str, op: str) -> Callable[[jax.Array], jax.Array]:
 
 
 class Conv(nnx.Module):
-    """A 2-D convolution layer whose forward pass is :func:`dlref.conv.conv` (channels-last).
+    """A 2-D convolution layer whose forward pass is :func:`dlref.convolution.conv` (channels-last).
 
     .. math:: y = \\mathrm{conv}(x, W) + b
 
@@ -260,9 +262,9 @@ class Conv(nnx.Module):
       out_features: output channels ``C_out``.
       kernel_size: an int or ``(kh, kw)``.
       stride: an int or a pair.
-      padding: any padding form of :func:`dlref.conv.conv` (default ``"SAME"``).
+      padding: any padding form of :func:`dlref.convolution.conv` (default ``"SAME"``).
       use_bias: whether to add a bias.
-      impl: the ``impl=`` of :func:`dlref.conv.conv`.
+      impl: the ``impl=`` of :func:`dlref.convolution.conv`.
       rngs: ``nnx.Rngs`` for the initialisation.
 
     Returns:
@@ -359,7 +361,7 @@ class BatchNorm(nnx.Module):
 
 
 class Dropout(nnx.Module):
-    """Inverted dropout on :func:`dlref.dropout.dropout`, active unless ``deterministic``.
+    """Inverted dropout on :func:`dlref.regularize.dropout`, active unless ``deterministic``.
 
     .. math:: y = x \\odot m / (1 - p),\\quad m_i \\sim \\mathrm{Bernoulli}(1 - p)
 
@@ -482,9 +484,9 @@ class CNN(nnx.Module):
     .. math:: \\text{logits} = W\\,\\mathrm{drop}(\\mathrm{flat}(
               \\mathrm{pool}(\\mathrm{relu}(\\mathrm{BN}(\\mathrm{conv}(\\cdots))))))
 
-    Built on :func:`dlref.conv.conv`, :func:`dlref.norm.batch_norm`,
-    :func:`dlref.activations.relu`, :func:`dlref.pool.max_pool` and
-    :func:`dlref.dropout.dropout`. Sized for 8×8 digits: two blocks leave a 2×2 map.
+    Built on :func:`dlref.convolution.conv`, :func:`dlref.norm.batch_norm`,
+    :func:`dlref.activations.relu`, :func:`dlref.pooling.max_pool` and
+    :func:`dlref.regularize.dropout`. Sized for 8×8 digits: two blocks leave a 2×2 map.
 
     Args:
       in_channels: input channels (1 for digits).

@@ -15,7 +15,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import accumulation_dtype, check_choice, check_floating, check_in_range
+from dlref._checks import (
+    accumulation_dtype,
+    check_choice,
+    check_floating,
+    check_in_range,
+    check_int,
+    normalize_axes,
+)
 
 __all__ = [
     "BatchNormState",
@@ -55,24 +62,12 @@ class BatchNormState(NamedTuple):
         Returns:
           A :class:`BatchNormState` with two ``(C,)`` arrays.
         """
-        if isinstance(num_features, bool) or not isinstance(num_features, int):
-            raise TypeError(
-                f"BatchNormState.create: num_features must be an int, got {num_features!r}"
-            )
-        if num_features < 1:
-            raise ValueError(
-                f"BatchNormState.create: num_features must be >= 1, got {num_features}"
-            )
+        num_features = check_int(num_features, "num_features", "BatchNormState.create", minimum=1)
         return cls(jnp.zeros((num_features,), dtype), jnp.ones((num_features,), dtype))
 
 
 # --------------------------------------------------------------------------------------------
 # private helpers
-
-
-def _compute_dtype(dtype: Any) -> Any:
-    """Statistics are computed in at least float32 (bf16/f16 inputs are upcast)."""
-    return jnp.promote_types(dtype, jnp.float32)
 
 
 def _check_min_rank(x: jax.Array, rank: int, name: str, op: str) -> None:
@@ -95,25 +90,6 @@ def _check_param(p: Any, shape: tuple[int, ...], name: str, op: str) -> None:
     check_floating(p, name, op)
     if jnp.shape(p) != shape:
         raise ValueError(f"{op}: {name} must have shape {shape}, got {jnp.shape(p)}")
-
-
-def _normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
-    """Return sorted non-negative axes; an int or a sequence of ints, each in [-ndim, ndim)."""
-    items = (axis,) if isinstance(axis, int) and not isinstance(axis, bool) else axis
-    if not isinstance(items, Sequence) or isinstance(items, str):
-        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
-    out = []
-    for a in items:
-        if isinstance(a, bool) or not isinstance(a, int):
-            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis {a} is out of range for an input of rank {ndim}")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: axis must not repeat an axis, got {axis!r}")
-    if not out:
-        raise ValueError(f"{op}: axis must name at least one axis, got {axis!r}")
-    return tuple(sorted(out))
 
 
 def _moments(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
@@ -172,8 +148,9 @@ def batch_norm(
     Matches PyTorch's ``nn.BatchNorm{1,2,3}d`` (momentum weights the *new* batch, the running
     variance is unbiased). flax's ``nnx.BatchNorm`` normalizes identically but its ``momentum``
     weights the *old* value (flax ``0.99`` = dlref ``0.01``) and it stores the *biased* batch
-    variance. The seed divides by :math:`\sqrt{\sigma^2} + \epsilon` (SEED_ERRATA 10); every
-    framework and Ioffe & Szegedy put :math:`\epsilon` inside the square root.
+    variance. The study guide divides by :math:`\sqrt{\sigma^2} + \epsilon` (erratum 10,
+    docs/errata.md); every framework and Ioffe & Szegedy put :math:`\epsilon` inside the square
+    root.
 
     The new running statistics are cast to the dtype of ``state`` so the state's structure is
     stable as a ``lax.scan`` carry. Under ``jax.grad`` gradients flow through the batch
@@ -229,7 +206,7 @@ def batch_norm(
                 f"{op}: {name} must have shape (C,) = ({c},) to match the channels of x, "
                 f"got {jnp.shape(stat)}"
             )
-    cdt = _compute_dtype(x.dtype)
+    cdt = accumulation_dtype(x.dtype)
     xf = x.astype(cdt)
     if train:
         m = x.size // c
@@ -323,7 +300,7 @@ def fold_batch_norm(
             raise ValueError(
                 f"{op}: {name} must have shape (C_out,) = ({c_out},), got {jnp.shape(stat)}"
             )
-    cdt = _compute_dtype(w.dtype)
+    cdt = accumulation_dtype(w.dtype)
     s = lax.rsqrt(jnp.asarray(state.var, cdt) + eps)
     if scale is not None:
         s = s * scale
@@ -384,12 +361,12 @@ def layer_norm(
     _check_min_rank(x, 1, "x", op)
     check_floating(x, "x", op)
     _check_eps(eps, op)
-    axes = _normalize_axes(axis, x.ndim, op)
+    axes = normalize_axes(axis, x.ndim, op)
     pshape = tuple(x.shape[a] for a in axes)
     _check_param(scale, pshape, "scale", op)
     _check_param(bias, pshape, "bias", op)
     bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
-    xf = x.astype(_compute_dtype(x.dtype))
+    xf = x.astype(accumulation_dtype(x.dtype))
     mean, var = _moments(xf, axes)
     y = (xf - mean) * lax.rsqrt(var + eps)
     y = _affine(
@@ -450,8 +427,7 @@ def group_norm(
     x = jnp.asarray(x)
     _check_min_rank(x, 2, "x", op)
     check_floating(x, "x", op)
-    if isinstance(num_groups, bool) or not isinstance(num_groups, int):
-        raise TypeError(f"{op}: num_groups must be an int, got {num_groups!r}")
+    num_groups = check_int(num_groups, "num_groups", op)
     c = x.shape[-1]
     if num_groups < 1 or c % num_groups:
         raise ValueError(
@@ -460,7 +436,7 @@ def group_norm(
     _check_eps(eps, op)
     _check_param(scale, (c,), "scale", op)
     _check_param(bias, (c,), "bias", op)
-    xf = x.astype(_compute_dtype(x.dtype))
+    xf = x.astype(accumulation_dtype(x.dtype))
     xg = xf.reshape(x.shape[:-1] + (num_groups, c // num_groups))
     axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)  # spatial dims and the within-group dim
     mean, var = _moments(xg, axes)
@@ -517,7 +493,7 @@ def instance_norm(
     c = x.shape[-1]
     _check_param(scale, (c,), "scale", op)
     _check_param(bias, (c,), "bias", op)
-    xf = x.astype(_compute_dtype(x.dtype))
+    xf = x.astype(accumulation_dtype(x.dtype))
     mean, var = _moments(xf, tuple(range(1, x.ndim - 1)))
     y = (xf - mean) * lax.rsqrt(var + eps)
     return _affine(y, scale, bias).astype(x.dtype)
@@ -530,7 +506,7 @@ def instance_norm(
 def _reduce_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    return _normalize_axes(axis, ndim, op)
+    return normalize_axes(axis, ndim, op)
 
 
 def min_max_scale(
@@ -545,7 +521,8 @@ def min_max_scale(
 
     min and max taken over ``axis``. A constant feature (max = min) maps to ``lo``, as in
     scikit-learn (no NaN). Matches ``sklearn.preprocessing.minmax_scale(x, feature_range,
-    axis=axis)``; the seed's :math:`x' = (x - \min)/(\max - \min)` is ``feature_range=(0, 1)``.
+    axis=axis)``; the study guide's :math:`x' = (x - \min)/(\max - \min)` is ``feature_range=(0,
+    1)``.
 
     Under differentiation min and max follow ``jnp.min``/``jnp.max``: when several entries tie
     for the extreme, the gradient is split equally among them.
@@ -633,7 +610,7 @@ def standardize(
     m = math.prod(x.shape[a] for a in axes)
     if m - ddof < 1:
         raise ValueError(f"{op}: ddof={ddof} needs more than {ddof} values per feature, got {m}")
-    xf = x.astype(_compute_dtype(x.dtype))
+    xf = x.astype(accumulation_dtype(x.dtype))
     mean = jnp.mean(xf, axis=axes, keepdims=True)
     d = xf - mean
     var = jnp.sum(jnp.square(d), axis=axes, keepdims=True) / (m - ddof)

@@ -1,7 +1,7 @@
 """Convolution kernels (shipped as ``dlref.kernels``): jitted im2col and Pallas implicit GEMM.
 
-This package may use ``dlref._checks`` and ``dlref.shapes``, never ``dlref.conv``: the
-``impl=`` dispatch lives in ``dlref.conv`` and calls into here.
+This package may use ``dlref._checks`` and ``dlref.shapes``, never ``dlref.convolution``: the
+``impl=`` dispatch lives in ``dlref.convolution`` and calls into here.
 """
 
 from dlref.kernels.im2col import im2col_conv

@@ -19,9 +19,9 @@ run in interpret mode on a CPU, far too slow to time, so they are left out there
 ``--dry-run`` only traces and lowers every function (Pallas for CUDA under an abstract H100
 when no GPU is present), which checks that a suite builds on a CPU-only host.
 
-The ``reference`` implementation is ``dlref.conv.conv(impl="reference")``, imported when the
+The ``reference`` implementation is ``dlref.convolution.conv(impl="reference")``, imported when the
 harness runs (the harness is a tool on top of the library; the kernels never import
-``dlref.conv``).
+``dlref.convolution``).
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from jax import lax
+
 from dlref.kernels.im2col import im2col_conv
 from dlref.kernels.pallas_igemm import pallas_conv
-from jax import lax
 
 IMPLS = ("reference", "im2col", "pallas", "xla")
 MODES = ("fwd", "fwdbwd")
@@ -128,12 +129,8 @@ def _xla(x, w, *, stride, padding, groups):
 
 
 def _reference_fn() -> Callable:
-    try:
-        from dlref.conv import conv
-    except ImportError as e:  # pragma: no cover - only before dlref.conv exists
-        raise RuntimeError(
-            f"dlref bench: the 'reference' implementation needs dlref.conv ({e})"
-        ) from e
+    from dlref.convolution import conv
+
     return lambda x, w, **o: conv(x, w, impl="reference", **o)
 
 

@@ -8,7 +8,7 @@ gradient is the transposed matmul ``patchesᵀ · dy``, the input gradient is *c
 of the gather (each tap's patch gradient is scattered back with the transposed strided slice,
 ``lax.pad`` with interior padding ``s - 1``, and the taps are summed).
 
-This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.conv``).
+This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.convolution``).
 """
 
 from __future__ import annotations
@@ -68,8 +68,7 @@ def conv_geometry(
     _checks.check_rank(x, nd + 2, "x", op)
     _checks.check_floating(x, "x", op)
     _checks.check_floating(w, "w", op)
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = _checks.check_int(groups, "groups", op, minimum=1)
     c_in, c_out = x.shape[-1], w.shape[-1]
     if c_in % groups:
         raise ValueError(f"{op}: input channels C={c_in} must be divisible by groups={groups}")
@@ -98,11 +97,6 @@ def conv_geometry(
         for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation, strict=True)
     )
     return ConvGeometry(sizes, kernel, stride, pads, dilation, out, groups, c_in, c_out)
-
-
-def _acc_dtype(dtype) -> jnp.dtype:
-    """float32 accumulation for float32 and narrower; float64 stays float64."""
-    return jnp.promote_types(dtype, jnp.float32)
 
 
 def _pad_input(x: jax.Array, geo: ConvGeometry) -> jax.Array:
@@ -143,7 +137,7 @@ def _weight_matrix(w: jax.Array, geo: ConvGeometry) -> jax.Array:
 
 
 def _forward(x: jax.Array, w: jax.Array, geo: ConvGeometry) -> jax.Array:
-    acc = _acc_dtype(jnp.result_type(x, w))
+    acc = _checks.accumulation_dtype(jnp.result_type(x, w))
     p, wm = _patches(x, geo), _weight_matrix(w, geo)
     if geo.groups == 1:  # a plain 2-D matmul (no batch dimension for XLA to transpose)
         y = jnp.dot(p[0], wm[0], preferred_element_type=acc)
@@ -207,7 +201,7 @@ def _im2col_fwd(x, w, geo):
 def _im2col_bwd(geo, res, g):
     x, w = res
     n = x.shape[0]
-    acc = _acc_dtype(jnp.result_type(x, w))
+    acc = _checks.accumulation_dtype(jnp.result_type(x, w))
     gm = g.reshape(n * math.prod(geo.out_sizes), geo.groups, geo.c_out // geo.groups)
     # Weight gradient: patches^T @ dy, one matmul per group.
     if geo.groups == 1:

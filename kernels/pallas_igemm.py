@@ -27,7 +27,7 @@ Pallas' interpret mode. Layout follows jax's ``pallas/ops/gpu/layer_norm.py``: k
 ``pallas_call`` wrappers with their block heuristics, the ``custom_vjp`` wiring, and a plain
 jnp reference of the epilogue at the bottom.
 
-This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.conv``).
+This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.convolution``).
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from dlref.kernels.im2col import ConvGeometry, conv_geometry
 from jax import lax
 from jax.experimental import pallas as pl
 
 from dlref import _checks
+from dlref.kernels.im2col import ConvGeometry, conv_geometry
 
 __all__ = [
     "ACTIVATIONS", "LOOP_ORDERS", "PATHS", "ConvBlocks", "choose_blocks", "is_gemm_geometry",
@@ -445,10 +445,6 @@ def _check_dtype(dtype, plan: _Plan) -> None:
         )
 
 
-def _acc_dtype(dtype) -> jnp.dtype:
-    return jnp.promote_types(dtype, jnp.float32)
-
-
 # ---------------------------------------------------------------------------------------------
 # Layout transforms (input-sized, never patch-sized).
 
@@ -586,7 +582,7 @@ def _conv_fwd_kernel(
     bm = blocks.block_m
     i, j = pl.program_id(1), pl.program_id(2)
     m0 = i * bm
-    acc_t = _acc_dtype(x_ref.dtype)
+    acc_t = _checks.accumulation_dtype(x_ref.dtype)
     if plan.depthwise:
         bc = blocks.block_n
         c0 = j * bc
@@ -653,7 +649,7 @@ def _gemm_fwd_kernel(
     res_ref = rest[n_vec] if has[3] else None
     out_refs = rest[n_vec + has[3] :]
     bk = plan.blocks.block_k
-    acc_t = _acc_dtype(x_ref.dtype)
+    acc_t = _checks.accumulation_dtype(x_ref.dtype)
 
     def body(kb, acc):
         xs = x_ref[:, pl.ds(kb * bk, bk)]
@@ -672,7 +668,7 @@ def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: in
     bm = blocks.block_m
     s, t = pl.program_id(0), pl.program_id(1)
     j = pl.program_id(2)
-    acc_t = _acc_dtype(x_ref.dtype)
+    acc_t = _checks.accumulation_dtype(x_ref.dtype)
     phase, off = plan.tap(t)
     if plan.depthwise:
         bc = blocks.block_n
@@ -875,7 +871,7 @@ def _wgrad_call(x, dy, plan, w_dtype):
     want = blocks.wgrad_splits or max(1, min(items, 32))
     splits = max(d for d in range(1, min(want, items) + 1) if items % d == 0)
     per_split = items // splits
-    acc_t = _acc_dtype(xk.dtype)
+    acc_t = _checks.accumulation_dtype(xk.dtype)
     if plan.depthwise:
         n_j = plan.cout_p // bn
         out_shape = jax.ShapeDtypeStruct((splits, geo.taps, 1, plan.cout_p), acc_t)
@@ -991,7 +987,7 @@ def _pallas_conv_fwd(x, w, bias, scale, shift, residual, st):
 def _pallas_conv_bwd(st, res, g):
     x, w, bias, scale, shift, residual, u = res
     geo = st.plan.geo
-    acc_t = _acc_dtype(x.dtype)
+    acc_t = _checks.accumulation_dtype(x.dtype)
     g = g.astype(acc_t)
     spatial = tuple(range(g.ndim - 1))
     # Epilogue backward: z = u * scale + shift + residual, u = conv + bias, y = act(z).

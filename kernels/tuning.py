@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from dlref.kernels.im2col import ConvGeometry, conv_geometry
 from dlref.kernels.pallas_igemm import ConvBlocks
 

@@ -49,6 +49,30 @@ def conv(x, w, stride, padding, dilation, groups):
     return y
 
 
+def conv_vjp(x, w, ct, stride, padding, dilation, groups):
+    """Both cotangents of :func:`conv`, by the same loops: every product x[i]·w[t] that made
+    y[o] sends ct[o]·w[t] to dx[i] and ct[o]·x[i] to dw[t]."""
+    x, w, ct = (np.asarray(a, np.float64) for a in (x, w, ct))
+    nd = w.ndim - 2
+    k, cin_g, cout = w.shape[:nd], w.shape[-2], w.shape[-1]
+    cout_g = cout // groups
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for b in range(x.shape[0]):
+        for o in itertools.product(*map(range, ct.shape[1:-1])):
+            for co in range(cout):
+                g = co // cout_g
+                for t in itertools.product(*map(range, k)):
+                    i = [
+                        oo * s + tt * d - lo
+                        for oo, tt, s, d, (lo, _) in zip(o, t, stride, dilation, padding)
+                    ]
+                    if all(0 <= ii < n for ii, n in zip(i, x.shape[1:-1])):
+                        for ci in range(cin_g):
+                            dx[(b, *i, g * cin_g + ci)] += ct[(b, *o, co)] * w[(*t, ci, co)]
+                            dw[(*t, ci, co)] += ct[(b, *o, co)] * x[(b, *i, g * cin_g + ci)]
+    return dx, dw
+
+
 def conv_transpose(x, w, stride, padding, output_padding, dilation, groups):
     """Scatter form (d2l 14.10): out[o*s + t*d - lo, g*cout_g + co] += x[o, ci] w[t, co, ci]."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)

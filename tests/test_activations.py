@@ -256,7 +256,8 @@ def test_softmax_is_a_distribution_and_shift_invariant(xs):
 
 
 def test_seed_errata_8_linear_activations_compose_to_a_linear_map(key, x64):
-    """SEED_ERRATA 8: the activation must be non-linear; linear layers compose to one."""
+    """erratum 8 (docs/errata.md): the activation must be non-linear; linear layers compose to
+    one."""
     k1, k2, k3, k4 = jax.random.split(key, 4)
     w1, b1 = jax.random.normal(k1, (1, 16)), jax.random.normal(k2, (16,))
     w2, b2 = jax.random.normal(k3, (16, 1)), jax.random.normal(k4, (1,))
@@ -284,7 +285,8 @@ def test_seed_errata_8_linear_activations_compose_to_a_linear_map(key, x64):
 
 
 def test_seed_errata_9_derivative_ranges(x64):
-    """SEED_ERRATA 9: σ' ∈ (0, 1/4], tanh' ∈ (0, 1]; maxima at 0, never 0 for moderate x."""
+    """erratum 9 (docs/errata.md): σ' ∈ (0, 1/4], tanh' ∈ (0, 1]; maxima at 0, never 0 for moderate
+    x."""
     x = jnp.arange(-3000, 3001) / 100.0  # step 0.01; x[3000] is exactly 0
     ds = jax.vmap(jax.grad(A.sigmoid))(x)
     dt = jax.vmap(jax.grad(A.tanh))(x)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
+import types
 
 import pytest
 
@@ -52,6 +54,34 @@ def _public_functions():
             if _is_function(obj):
                 out.setdefault(n, obj)
     return sorted(out.items())
+
+
+# Every public submodule of dlref (the kernels ship as dlref.kernels from kernels/, outside
+# dlref's own directory, so they are named here too).
+PUBLIC_SUBMODULES = sorted(
+    {m.name for m in pkgutil.iter_modules(dlref.__path__) if not m.name.startswith("_")}
+    | {"kernels"}
+)
+
+
+def test_public_submodules_are_found():
+    assert {"convolution", "pooling", "regularize", "model_summary", "testing"} <= set(
+        PUBLIC_SUBMODULES
+    )
+
+
+def test_no_submodule_is_named_like_an_export():
+    """`import dlref.<name> as m` binds dlref.<name>: an export of that name would shadow it."""
+    clashes = [m for m in PUBLIC_SUBMODULES if m in dlref.__all__]
+    assert clashes == []
+
+
+@pytest.mark.parametrize("name", PUBLIC_SUBMODULES)
+def test_import_submodule_as_gives_the_module(name):
+    namespace: dict = {}
+    exec(f"import dlref.{name} as m", namespace)
+    assert isinstance(namespace["m"], types.ModuleType)
+    assert namespace["m"].__name__ == f"dlref.{name}"
 
 
 def test_all_names_exist():

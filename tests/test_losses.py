@@ -550,7 +550,7 @@ def test_seed_errata_11_softmax_loss(key, x64):
     """The seed's −Σ e^{z_i}/Σ e^{z_j} is the constant −1 with zero gradient."""
     z, y, _ = logits_and_labels(key)
 
-    def seed_loss(z):  # SEED_ERRATA 11, transcribed
+    def seed_loss(z):  # erratum 11 (docs/errata.md), transcribed
         e = jnp.exp(z)
         return -jnp.sum(e / jnp.sum(e, -1, keepdims=True), -1)
 
@@ -570,7 +570,7 @@ def test_seed_errata_12_kl_divergence(x64):
     """The seed's Σ log p − log q differs from KL and can be negative; KL ≥ 0."""
     p = jnp.array([0.9, 0.05, 0.05])
     q = jnp.array([0.1, 0.45, 0.45])
-    seed = float(jnp.sum(jnp.log(p) - jnp.log(q)))  # SEED_ERRATA 12, transcribed
+    seed = float(jnp.sum(jnp.log(p) - jnp.log(q)))  # erratum 12 (docs/errata.md), transcribed
     kl = float(L.kl_divergence(p, q))
     # by hand: log(0.9/0.1) + 2 log(0.05/0.45) = log 9 − 2 log 9 = −log 9 < 0
     assert seed == pytest.approx(-np.log(9.0), rel=1e-14) and seed < 0
@@ -584,7 +584,7 @@ def test_seed_errata_13_hinge(x64):
     """The seed's max(0, Y·f) penalises correct predictions; max(0, 1 − Y·f) does not."""
     s = jnp.array([3.0, 0.5, -2.0])
     y = jnp.array([1.0, 1.0, 1.0])  # first two correct, the last wrong
-    seed = jnp.maximum(0.0, y * s)  # SEED_ERRATA 13, transcribed
+    seed = jnp.maximum(0.0, y * s)  # erratum 13 (docs/errata.md), transcribed
     np.testing.assert_array_equal(seed, [3.0, 0.5, 0.0])  # most loss on the best prediction
     ours = L.hinge_loss(s, y, reduction="none")
     np.testing.assert_array_equal(ours, [0.0, 0.5, 3.0])  # hand: max(0, 1 − y s)

@@ -292,7 +292,7 @@ def test_batch_norm_train_output_is_standardized(seed, shift, spread):
 
 
 def test_seed_errata_10_eps_inside_the_square_root(x64):
-    """SEED_ERRATA 10: the seed's (x - mu)/(sqrt(var) + eps) is not batch norm."""
+    """erratum 10 (docs/errata.md): the seed's (x - mu)/(sqrt(var) + eps) is not batch norm."""
     x = jnp.array([[0.0], [0.02]])  # mean 0.01, biased var 1e-4, sqrt(var) = 0.01
     eps = 1e-3
     y, _ = batch_norm(x, None, None, BatchNormState.create(1, jnp.float64), train=True, eps=eps)

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _oracle import lax_conv, rel_err, vjp_both
-from dlref.kernels import im2col_conv
 from jax.test_util import check_grads
+
+from dlref.kernels import im2col_conv
 
 # (x shape, w shape, options): every option of conv, 1-3 spatial dims.
 CONFIGS = [

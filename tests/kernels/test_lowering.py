@@ -18,8 +18,9 @@ import warnings
 import jax
 import jax.numpy as jnp
 import pytest
-from dlref.kernels import ConvBlocks, pallas_conv
 from jax.sharding import AbstractDevice, AbstractMesh, AxisType
+
+from dlref.kernels import ConvBlocks, pallas_conv
 
 H100 = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
 MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=H100)

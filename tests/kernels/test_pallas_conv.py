@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _oracle import lax_conv, lax_conv_epilogue, rel_err, vjp_both
-from dlref.kernels import ConvBlocks, choose_blocks, pallas_conv
 from jax.experimental.pallas import tpu as pltpu
 from jax.test_util import check_grads
+
+from dlref.kernels import ConvBlocks, choose_blocks, pallas_conv
 
 CONFIGS = [
     ((2, 7, 6, 3), (3, 3, 3, 5), dict(stride=2, padding=1)),

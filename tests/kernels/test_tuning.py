@@ -17,11 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _oracle import lax_conv, lax_conv_epilogue, rel_err, vjp_both
+from jax.experimental import pallas as pl
+from jax.sharding import AbstractDevice, AbstractMesh, AxisType
+
 from dlref.kernels import bench, tuning
 from dlref.kernels.im2col import conv_geometry
 from dlref.kernels.pallas_igemm import ConvBlocks, _call, choose_blocks, pallas_conv, poison_outputs
-from jax.experimental import pallas as pl
-from jax.sharding import AbstractDevice, AbstractMesh, AxisType
 
 H100 = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
 MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=H100)

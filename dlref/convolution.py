@@ -20,8 +20,8 @@ channel ``c_out`` sees (``C_out`` is laid out group-major, as ``feature_group_co
 
 .. math:: out = \left\lfloor \frac{n + p_{lo} + p_{hi} - d\,(k - 1) - 1}{s} \right\rfloor + 1
 
-(:func:`dlref.shapes.conv_output_size`). The seed writes this with ``p`` the *total* padding in
-one place and the per-side padding in another, and without dilation (SEED_ERRATA 1).
+(:func:`dlref.shapes.conv_output_size`). The study guide writes this with ``p`` the *total* padding
+in one place and the per-side padding in another, and without dilation (erratum 1, docs/errata.md).
 
 ``impl`` selects how it is computed; every implementation gets the same validated, channels-last
 arguments:
@@ -48,7 +48,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import accumulation_dtype, as_tuple, check_floating, normalize_padding
+from dlref._checks import (
+    accumulation_dtype,
+    as_tuple,
+    check_floating,
+    check_int,
+    normalize_padding,
+)
 from dlref.shapes import conv_output_size, conv_transpose_output_size
 
 __all__ = ["conv", "conv_transpose", "depthwise_separable_conv"]
@@ -106,14 +112,6 @@ def _to_channels_last(x, w, layout, op: str):
     return x.astype(dtype), w.astype(dtype), nd
 
 
-def _check_groups(groups: Any, op: str) -> int:
-    if isinstance(groups, bool) or not isinstance(groups, int):
-        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be >= 1, got {groups!r}")
-    return groups
-
-
 def _check_impl(impl: Any, op: str) -> None:
     if impl not in IMPLS:
         raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
@@ -160,11 +158,18 @@ def _conv_reference(x, w, stride, padding, dilation, groups, lhs_dilation=None):
 
 
 def _conv_xla(x, w, stride, padding, dilation, groups, lhs_dilation=None):
+    """``lax.conv_general_dilated``; in a dimension with both stride > 1 and dilation > 1 the
+    conv runs at stride 1 and the output is sliced with the stride, because jax's input
+    gradient of the strided, dilated conv (a conv dilated on both sides) can abort XLA's CPU
+    compiler (jaxlib 0.11.2: SIGABRT, "Window dimensions do not match RHS shape";
+    tests/test_convolution.py reproduces it in a subprocess). Same values, ``s×`` the work in
+    that dimension, only for such rare (strided atrous) convolutions."""
     nd = w.ndim - 2
+    both = tuple(s > 1 and d > 1 for s, d in zip(stride, dilation, strict=True))
     y = lax.conv_general_dilated(
         x,
         w,
-        window_strides=stride,
+        window_strides=tuple(1 if b else s for s, b in zip(stride, both, strict=True)),
         padding=padding,
         lhs_dilation=lhs_dilation,
         rhs_dilation=dilation,
@@ -172,6 +177,8 @@ def _conv_xla(x, w, stride, padding, dilation, groups, lhs_dilation=None):
         feature_group_count=groups,
         preferred_element_type=accumulation_dtype(x.dtype),
     )
+    if any(both):
+        y = y[(slice(None), *(slice(None, None, s if b else 1) for s, b in zip(stride, both)))]
     return y.astype(x.dtype)
 
 
@@ -251,9 +258,10 @@ def conv(
     Matches ``lax.conv_general_dilated`` (with ``feature_group_count``) and flax's
     ``nnx.Conv``; PyTorch's ``F.conv1d/2d/3d`` with ``layout="NCHW"``. ``"SAME"`` follows
     lax/TensorFlow (``out = ceil(n/s)``, an odd extra pad goes to the high side), which is
-    PyTorch's ``padding="same"`` at stride 1 (PyTorch refuses it with strides). The seed's size
-    formulas are the
-    ``d = 1`` special case, with ``p`` total in one and per side in the other (SEED_ERRATA 1).
+    PyTorch's ``padding="same"`` at stride 1 (PyTorch refuses it with strides). The study guide's
+    size formulas are the
+    ``d = 1`` special case, with ``p`` total in one and per side in the other (erratum 1,
+    docs/errata.md).
 
     Args:
       x: input ``(N, *spatial, C_in)``; ``(N, C_in, *spatial)`` with ``layout="NCHW"``.
@@ -295,7 +303,7 @@ def conv(
     op = "conv"
     _check_impl(impl, op)
     x, w, nd = _to_channels_last(x, w, layout, op)
-    groups = _check_groups(groups, op)
+    groups = check_int(groups, "groups", op, minimum=1)
     c_in, cin_g, c_out = x.shape[-1], w.shape[-2], w.shape[-1]
     if c_in % groups:
         raise ValueError(f"{op}: input channels C_in={c_in} must be divisible by groups={groups}")
@@ -374,8 +382,8 @@ def conv_transpose(
                               rhs_dilation=(d,) * nd, dimension_numbers=("NHWC", "HWIO",
                               "NHWC"), transpose_kernel=True)
 
-    (``w`` passed as the *forward* conv's HWIO kernel). The seed's ``out = (in − 1)·s + k`` is
-    the case ``p = 0, d = 1, output_padding = 0`` (SEED_ERRATA 2).
+    (``w`` passed as the *forward* conv's HWIO kernel). The study guide's ``out = (in − 1)·s + k``
+    is the case ``p = 0, d = 1, output_padding = 0`` (erratum 2, docs/errata.md).
 
     Args:
       x: input ``(N, *spatial, C_in_t)``; ``(N, C_in_t, *spatial)`` with ``layout="NCHW"``.
@@ -419,7 +427,7 @@ def conv_transpose(
     op = "conv_transpose"
     _check_impl(impl, op)
     x, w, nd = _to_channels_last(x, w, layout, op)
-    groups = _check_groups(groups, op)
+    groups = check_int(groups, "groups", op, minimum=1)
     c_in = x.shape[-1]
     if c_in % groups:
         raise ValueError(f"{op}: input channels C_in={c_in} must be divisible by groups={groups}")

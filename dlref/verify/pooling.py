@@ -1,4 +1,4 @@
-"""`dlref verify` rows for dlref.pool: against lax.reduce_window (+ the divisor) and jnp."""
+"""`dlref verify` rows for dlref.pooling: against lax.reduce_window (+ the divisor) and jnp."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref.pool import avg_pool, global_avg_pool, global_max_pool, max_pool
+from dlref.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from dlref.verify import Case
 
 
@@ -39,14 +39,14 @@ def _lax_avg(x, window, stride, pads, count_include_pad):
 
 CASES = [
     Case(
-        "pool.max_pool (2-D, overlapping, padded)",
+        "pooling.max_pool (2-D, overlapping, padded)",
         "lax.reduce_window(max)",
         functools.partial(max_pool, window=3, stride=2, padding=1),
         functools.partial(_lax_max, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1))),
         _normal((2, 9, 8, 3)),
     ),
     Case(
-        "pool.max_pool (1-D, dilated; value only)",
+        "pooling.max_pool (1-D, dilated; value only)",
         "lax.reduce_window(max, window_dilation)",
         functools.partial(max_pool, window=3, stride=1, dilation=2, padding=1),
         functools.partial(_lax_max, window=(3,), stride=(1,), pads=((1, 1),), dilation=(2,)),
@@ -54,7 +54,7 @@ CASES = [
         argnums=(),
     ),
     Case(
-        "pool.avg_pool (2-D, count_include_pad=True)",
+        "pooling.avg_pool (2-D, count_include_pad=True)",
         "lax.reduce_window(add) / k^2",
         functools.partial(avg_pool, window=(3, 2), stride=(2, 1), padding=1),
         functools.partial(
@@ -63,7 +63,7 @@ CASES = [
         _normal((2, 9, 8, 3)),
     ),
     Case(
-        "pool.avg_pool (2-D, count_include_pad=False)",
+        "pooling.avg_pool (2-D, count_include_pad=False)",
         "lax.reduce_window(add) / reduce_window(ones)",
         functools.partial(avg_pool, window=3, stride=2, padding=1, count_include_pad=False),
         functools.partial(
@@ -72,7 +72,7 @@ CASES = [
         _normal((2, 9, 8, 3)),
     ),
     Case(
-        "pool.avg_pool (3-D)",
+        "pooling.avg_pool (3-D)",
         "lax.reduce_window(add) / k^3",
         functools.partial(avg_pool, window=2),
         functools.partial(
@@ -81,14 +81,14 @@ CASES = [
         _normal((2, 4, 6, 4, 2)),
     ),
     Case(
-        "pool.global_max_pool",
+        "pooling.global_max_pool",
         "jnp.max(axis=spatial)",
         global_max_pool,
         lambda x: jnp.max(x, axis=(1, 2)),
         _normal((3, 5, 4, 6)),
     ),
     Case(
-        "pool.global_avg_pool",
+        "pooling.global_avg_pool",
         "jnp.mean(axis=spatial)",
         global_avg_pool,
         lambda x: jnp.mean(x, axis=(1, 2)),

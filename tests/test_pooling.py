@@ -1,4 +1,4 @@
-"""dlref.pool against lax.reduce_window (+ the avg divisor), its jax.grad, and NumPy oracles."""
+"""dlref.pooling against lax.reduce_window (+ the avg divisor), its jax.grad, and NumPy oracles."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jax import lax
 from jax.test_util import check_grads
 
-from dlref.pool import avg_pool, global_avg_pool, global_max_pool, max_pool
+from dlref.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from tests import oracles
 
 

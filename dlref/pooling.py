@@ -9,7 +9,7 @@ the padded input, combined by ``max`` or ``+``. Each spatial output size is
 :func:`dlref.shapes.conv_output_size` (with ``ceil_mode``, PyTorch's rule that a last window
 starting inside the right padding is dropped).
 
-Backward (``jax.custom_vjp``, written from the rule the seed states — "upsample"):
+Backward (``jax.custom_vjp``, written from the rule the study guide states — "upsample"):
 
 * max: each window's cotangent goes to the **first** maximal element of the window in
   row-major order of its taps (the strict ``>`` of the forward loop keeps the earlier tap on

@@ -1,4 +1,4 @@
-"""`dlref verify` rows for dlref.conv: against lax.conv_general_dilated and its vjp."""
+"""`dlref verify` rows for dlref.convolution: against lax.conv_general_dilated and its vjp."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import functools
 import jax
 from jax import lax
 
-from dlref.conv import conv, conv_transpose, depthwise_separable_conv
+from dlref.convolution import conv, conv_transpose, depthwise_separable_conv
 from dlref.verify import Case
 
 _DN = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
@@ -46,7 +46,7 @@ def _transpose_ref(y, w):
 
 CASES = [
     Case(
-        "conv.conv (2-D, stride, dilation, (lo, hi) padding)",
+        "convolution.conv (2-D, stride, dilation, (lo, hi) padding)",
         "lax.conv_general_dilated",
         functools.partial(conv, stride=(2, 1), padding=((1, 2), (0, 1)), dilation=(2, 1)),
         functools.partial(_lax_conv, stride=(2, 1), padding=((1, 2), (0, 1)), dilation=(2, 1)),
@@ -54,7 +54,7 @@ CASES = [
         argnums=(0, 1),
     ),
     Case(
-        "conv.conv (depthwise x2, SAME)",
+        "convolution.conv (depthwise x2, SAME)",
         "lax.conv_general_dilated(feature_group_count)",
         functools.partial(conv, stride=2, padding="SAME", groups=4),
         functools.partial(_lax_conv, stride=(2, 2), padding="SAME", groups=4),
@@ -62,7 +62,7 @@ CASES = [
         argnums=(0, 1),
     ),
     Case(
-        "conv.conv (grouped, impl=xla)",
+        "convolution.conv (grouped, impl=xla)",
         "lax.conv_general_dilated(feature_group_count)",
         functools.partial(conv, padding=1, groups=2, impl="xla"),
         functools.partial(_lax_conv, stride=(1, 1), padding=[(1, 1)] * 2, groups=2),
@@ -70,7 +70,7 @@ CASES = [
         argnums=(0, 1),
     ),
     Case(
-        "conv.conv (1-D)",
+        "convolution.conv (1-D)",
         "lax.conv_general_dilated",
         functools.partial(conv, stride=3, padding=2, dilation=2),
         functools.partial(_lax_conv, stride=(3,), padding=[(2, 2)], dilation=(2,)),
@@ -78,7 +78,7 @@ CASES = [
         argnums=(0, 1),
     ),
     Case(
-        "conv.conv (3-D)",
+        "convolution.conv (3-D)",
         "lax.conv_general_dilated",
         functools.partial(conv, stride=(1, 2, 2), padding=1),
         functools.partial(_lax_conv, stride=(1, 2, 2), padding=[(1, 1)] * 3),
@@ -86,7 +86,7 @@ CASES = [
         argnums=(0, 1),
     ),
     Case(
-        "conv.conv_transpose (groups, output_padding)",
+        "convolution.conv_transpose (groups, output_padding)",
         "jax.vjp(lax.conv_general_dilated) wrt input",
         functools.partial(
             conv_transpose, stride=2, padding=1, output_padding=(1, 0), dilation=(1, 2), groups=2
@@ -96,7 +96,7 @@ CASES = [
         argnums=(0, 1),
     ),
     Case(
-        "conv.depthwise_separable_conv",
+        "convolution.depthwise_separable_conv",
         "lax.conv_general_dilated (depthwise then 1x1)",
         functools.partial(depthwise_separable_conv, stride=2, padding=1),
         lambda x, wd, wp: _lax_conv(
