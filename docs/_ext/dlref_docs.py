@@ -188,7 +188,14 @@ def _api_page(modname: str, modules: list[str]) -> str:
         return "\n".join(lines)
     lines += [f".. currentmodule:: {modname}", ""]
     if names:
-        lines += [".. rubric:: Contents", "", ".. autosummary::", "   :nosignatures:", ""]
+        lines += [".. rubric:: Contents", ""]
+        if any(_home_module(modname, n, modules) != modname for n in names):
+            lines += [
+                "Names re-exported from a submodule link to the page of the module that",
+                "defines them.",
+                "",
+            ]
+        lines += [".. autosummary::", "   :nosignatures:", ""]
         lines += [f"   {n}" for n in names] + [""]
     for name in names:
         obj = getattr(module, name)
@@ -512,31 +519,43 @@ def md_verify_coverage(app) -> str:
         "|---|---|",
     ]
     out += [f"| `{_cell(c.op)}` | `{_cell(c.counterpart)}` |" for c in cases]
+    # Modules of array ops (the verify topics) and of their arithmetic; the rest are tools.
+    op_modules = {f"dlref.{t}" for t in verify.TOPICS} | {"dlref.shapes", "dlref.model_summary"}
     out += [
         "",
-        "Public functions **without a row** (no lax / jax.nn / optax / flax / dm-pix counterpart",
-        "to compare with; each is tested in the test suite against a NumPy, SciPy, scikit-learn",
-        "or hand-derived oracle instead):",
+        "Public functions of the op modules **without a row** — most have no lax / jax.nn /",
+        "optax / flax / dm-pix counterpart to compare with. Each is tested in the test suite",
+        "instead: against NumPy, SciPy or scikit-learn oracles, flax (`scan_rnn`), `lax` output",
+        "shapes and XLA's cost analysis (the shape and FLOP arithmetic), closed forms, or",
+        "hand-computed values.",
         "",
         "| module | functions without a `dlref verify` row |",
         "|---|---|",
     ]
+    tools = []
     for modname in public_modules():
-        if modname == "dlref":
+        if modname == "dlref" or modname.startswith("dlref.kernels"):
+            continue  # the kernels' ops (im2col_conv, pallas_conv) have rows; the rest is tuning
+        if modname not in op_modules:
+            tools.append(modname)
             continue
         module = importlib.import_module(modname)
-        names = [
+        missing = [
             n
             for n in module_names(modname)
-            if inspect.isfunction(inspect.unwrap(getattr(module, n)))
-            or (callable(getattr(module, n)) and not inspect.isclass(getattr(module, n)))
+            if callable(getattr(module, n))
+            and not inspect.isclass(getattr(module, n))
+            and n not in covered.get(modname, [])
         ]
-        top = ".".join(modname.split(".")[:2])
-        missing = [n for n in names if n not in covered.get(top, [])]
-        if modname != top:  # a submodule: its functions are covered through the package's rows
-            missing = [n for n in missing if n not in covered.get(top, [])]
         if missing:
             out.append(f"| {{py:mod}}`{modname}` | " + ", ".join(f"`{n}`" for n in missing) + " |")
+    out += [
+        "",
+        "Not ops, and so without rows: the tools "
+        + ", ".join(f"{{py:mod}}`{m}`" for m in tools)
+        + ", and the kernels' tuning helpers (`dlref.kernels.choose_blocks`, the tuning table,"
+        " `dlref bench`).",
+    ]
     return "\n".join(out) + "\n"
 
 
