@@ -8,6 +8,8 @@ stale):
   listing each module's ``__all__`` (or, without one, the functions and classes it defines) in a
   summary table followed by the full docstrings. A function added to an ``__all__`` appears
   without editing the docs; a new module appears at the end of the API index.
+* ``notebooks/*`` — a copy of the repository's ``notebooks/`` (rendered from their saved
+  outputs; a new notebook gets a page by itself).
 * ``tests/<path>.md`` — one page per file of ``tests/`` with a section per test function (the
   section label is ``tests/<file>:<test name>``), so the questions and the errata link to the
   test that proves a claim, offline.
@@ -614,6 +616,9 @@ def on_source_read(app, docname: str, source: list[str]) -> None:
             app.env.note_dependency(str(DOCS / "questions.toml"))
         return GENERATORS[name](app)
 
+    if docname.startswith("notebooks/"):
+        source[0] = _notebook_links(source[0])
+        return
     source[0] = re.sub(r"^% dlref:([\w-]+)[ \t]*$", replace, source[0], flags=re.M)
 
 
@@ -692,6 +697,55 @@ def on_autodoc_signature(app, what, name, obj, options, signature, return_annota
     return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty)), None
 
 
+def _repo_link_docname(path: pathlib.Path) -> str | None:
+    """The page of a repository file: a docs source, a test file, or a module's API page."""
+    try:
+        rel = path.relative_to(ROOT)
+    except ValueError:
+        return None
+    parts = rel.with_suffix("").parts
+    if parts[:1] == ("docs",) and path.suffix in (".md", ".rst", ".ipynb"):
+        return "/".join(parts[1:])
+    if parts[:1] in (("tests",), ("notebooks",)) and path.suffix in (".py", ".ipynb"):
+        return "/".join(parts)
+    if path.suffix == ".py" and parts[:1] in (("dlref",), ("kernels",)):
+        mod = ".".join(("dlref", "kernels") + parts[1:] if parts[0] == "kernels" else parts)
+        return f"api/generated/{mod.removesuffix('.__init__')}"
+    return None
+
+
+def _notebook_links(text: str) -> str:
+    """Repository-relative links in a notebook's Markdown, made to work on the site.
+
+    The notebooks live in ``notebooks/`` and link as a reader of the repository would
+    (``../docs/errata.md#erratum-3``, ``../tests/test_nn.py``, ``../dlref/norm.py``,
+    ``03_convolution.ipynb``). Each such link is rewritten to the page of that file, as a path
+    from the site's root (``/errata.md``, ``/tests/test_nn.md``, ``/api/generated/dlref.norm.rst``,
+    ``/notebooks/03_convolution.ipynb``); a link to a file that exists but has no page
+    (``../bench/README.md``) becomes its text; a link to a missing file is left to warn.
+    """
+
+    def fix(m: re.Match) -> str:
+        label, target = m.group(1), m.group(2)
+        path_part, hash_, fragment = target.partition("#")
+        if not path_part or _is_url(target) or path_part.startswith("/"):
+            return m.group(0)
+        path = (ROOT / "notebooks" / path_part).resolve()
+        page = _repo_link_docname(path)
+        if page:
+            for suffix in (".md", ".rst", ".ipynb"):
+                if (DOCS / f"{page}{suffix}").exists():
+                    return f"[{label}](/{page}{suffix}{hash_}{fragment})"
+        return label if path.exists() else m.group(0)
+
+    # [label](target) outside images; JSON-escaped text keeps its escapes untouched.
+    return re.sub(r"(?<!!)\[([^\]\n]*)\]\(([^)\s\\\"]+)\)", fix, text)
+
+
+def _is_url(target: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I))
+
+
 class LiteralUndefinedSubstitutions(Transform):
     """``|x|`` in a docstring is an absolute value, not an undefined RST substitution."""
 
@@ -716,9 +770,22 @@ def on_autodoc_docstring(app, what, name, obj, options, lines):
 # -- setup ------------------------------------------------------------------------------------
 
 
+def generate_notebooks() -> None:
+    """Copy ``notebooks/*`` to ``docs/notebooks/``: inside the source directory (a symlink is
+    resolved by MyST, which then finds no document for a link between two notebooks)."""
+    keep = set()
+    for path in sorted((ROOT / "notebooks").iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            target = DOCS / "notebooks" / path.name
+            _write_if_changed(target, path.read_bytes())
+            keep.add(target)
+    _prune(DOCS / "notebooks", keep)
+
+
 def on_builder_inited(app) -> None:
     app.env.dlref_modules = generate_api()
     generate_tests()
+    generate_notebooks()
     _mathjax_source()  # fail early, not after the build, if the wheel is missing
 
 
