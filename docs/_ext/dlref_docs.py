@@ -45,6 +45,7 @@ from docutils.transforms import Transform
 from sphinx import addnodes
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
+from sphinx.util.nodes import make_refnode
 
 logger = logging.getLogger(__name__)
 
@@ -321,13 +322,21 @@ def test_files() -> list[pathlib.Path]:
     )
 
 
+# (docname, test name) of every test: the {test} role picks the first alternative that exists.
+KNOWN_TESTS: set[tuple[str, str]] = set()
+
+
 def generate_tests() -> list[str]:
     keep = set()
     docnames = []
+    KNOWN_TESTS.clear()
     for path in test_files():
         rel = path.relative_to(ROOT / "tests").with_suffix(".md")
         target = TESTS_DIR / rel
         _write_if_changed(target, _test_page(path))
+        source = path.read_text()
+        for name, _, _ in _test_items(ast.parse(source), source.splitlines()):
+            KNOWN_TESTS.add((f"tests/{rel.with_suffix('').as_posix()}", name))
         keep.add(target)
         docnames.append(f"tests/{rel.with_suffix('').as_posix()}")
     index = TESTS_DIR / "index.md"
@@ -383,6 +392,67 @@ def _link_nb(target: str) -> str:
     return f"{{nb}}`{target}`"
 
 
+def _py_exists(target: str) -> bool:
+    parts = target.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def _notebook_headings(stem: str) -> list[str]:
+    path = ROOT / "notebooks" / f"{stem}.ipynb"
+    if not path.exists():
+        return []
+    cells = json.loads(path.read_text()).get("cells", [])
+    markdown = [c for c in cells if c.get("cell_type") == "markdown"]
+    text = "\n".join("".join(c.get("source", [])) for c in markdown)
+    return [m.group(1) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", text, re.M)]
+
+
+def _section_matches(titles: list[str], wanted: str) -> list[str]:
+    key = _norm_title(wanted)
+    hits = [t for t in titles if _norm_title(t) == key]
+    return hits or [t for t in titles if _norm_title(t).startswith(key)]
+
+
+def _exists(kind: str, head: str, tail: str) -> bool:
+    if kind == "code":
+        return _py_exists(head)
+    if kind == "tests":
+        return (head.removesuffix(".py"), tail) in KNOWN_TESTS
+    return not tail or len(_section_matches(_notebook_headings(head), tail)) == 1
+
+
+def _pick_all(specs: list[str], kind: str) -> list[str]:
+    """Each spec is a target or ``"a | b"`` alternatives (the first that exists wins, e.g. a test
+    before and after a rename); a spec starting with ``?`` is dropped when none exists (content
+    another change adds). A required spec with no existing alternative is kept, so the build
+    warns about it."""
+    sep = {"code": "\0", "tests": "::", "notebooks": "#"}[kind]
+    out = []
+    for spec in specs:
+        optional = spec.startswith("?")
+        spec = spec.removeprefix("?")
+        if kind == "code":  # full names: nothing is inherited between alternatives
+            alts = [(a.strip(), "") for a in spec.split("|")]
+        else:
+            alts = _alternatives(spec, sep)
+        found = [a for a in alts if _exists(kind, *a)]
+        if found or not optional:
+            head, tail = (found or alts)[0]
+            out.append(f"{head}{sep}{tail}" if tail else head)
+    return out
+
+
 def md_questions(app) -> str:
     data = tomllib.loads((DOCS / "questions.toml").read_text())
     out = []
@@ -391,12 +461,15 @@ def md_questions(app) -> str:
         out += [f"({q['id']})=", f"{hashes} {q['zh']}", ""]
         out += [f"*{q['en']}*", "", q["answer"].strip(), ""]
         links = []
-        if q.get("code"):
-            links.append("**Code:** " + " · ".join(_link_py(t) for t in q["code"]))
-        if q.get("tests"):
-            links.append("**Tests:** " + " · ".join(_link_test(t) for t in q["tests"]))
-        if q.get("notebooks"):
-            links.append("**Notebook:** " + " · ".join(_link_nb(t) for t in q["notebooks"]))
+        code = _pick_all(q.get("code", []), "code")
+        tests = _pick_all(q.get("tests", []), "tests")
+        notebooks = _pick_all(q.get("notebooks", []), "notebooks")
+        if code:
+            links.append("**Code:** " + " · ".join(_link_py(t) for t in code))
+        if tests:
+            links.append("**Tests:** " + " · ".join(_link_test(t) for t in tests))
+        if notebooks:
+            links.append("**Notebook:** " + " · ".join(_link_nb(t) for t in notebooks))
         if q.get("errata"):
             links.append(
                 "**Errata:** " + " · ".join(f"{{ref}}`{n} <erratum-{n}>`" for n in q["errata"])
@@ -408,8 +481,8 @@ def md_questions(app) -> str:
                     f"{line!r}",
                     location=(DOCS / "questions.toml", 0),
                 )
-        for field in ("code", "tests", "notebooks"):
-            if not q.get(field):
+        for field, picked in (("code", code), ("tests", tests), ("notebooks", notebooks)):
+            if not picked:
                 logger.warning(
                     f"dlref_docs: question {i} ({q['id']}) has no {field} link",
                     location=(DOCS / "questions.toml", 0),
@@ -638,34 +711,109 @@ def _xref(rawtext: str, title: str, reftype: str, target: str, cls: str) -> addn
     return node
 
 
+def _alternatives(target: str, sep: str) -> list[tuple[str, str]]:
+    """``"a.py::x | y | b.py::z"`` -> ``[("a.py", "x"), ("a.py", "y"), ("b.py", "z")]``."""
+    out, head = [], ""
+    for alt in (a.strip() for a in target.split("|")):
+        if sep in alt:
+            new_head, _, tail = alt.partition(sep)
+            head = new_head or head  # "#title" keeps the previous notebook
+        elif out or head:
+            tail = alt
+        else:
+            head, tail = alt, ""
+        out.append((head, tail))
+    return out
+
+
 def test_role(name, rawtext, text, lineno, inliner, options=None, content=None):
-    """``{test}`tests/test_x.py::test_y``` -> the test's section on the test-source page."""
+    """``{test}`tests/test_x.py::test_y``` -> the test's section on the test-source page.
+
+    Alternatives separated by ``|`` (``tests/test_x.py::test_old | test_new``) name the same
+    test across a rename: the first one that exists is linked; if none does, the build warns.
+    """
     title, target = _split_title(text)
-    if "::" not in target:
-        doc = "/" + target.removesuffix(".py")
-        return [_xref(rawtext, title or target, "doc", doc, "dlref-test")], []
-    _, label = _test_label(target)
-    return [_xref(rawtext, title or target, "ref", label, "dlref-test")], []
+    alts = _alternatives(target, "::")
+    if not alts[0][1]:
+        doc = "/" + alts[0][0].removesuffix(".py")
+        return [_xref(rawtext, title or alts[0][0], "doc", doc, "dlref-test")], []
+    chosen = next((a for a in alts if (a[0].removesuffix(".py"), a[1]) in KNOWN_TESTS), alts[0])
+    _, label = _test_label(f"{chosen[0]}::{chosen[1]}")
+    return [_xref(rawtext, title or f"{chosen[0]}::{chosen[1]}", "ref", label, "dlref-test")], []
 
 
 def nb_role(name, rawtext, text, lineno, inliner, options=None, content=None):
-    """``{nb}`03_convolution#5. Where the pooling gradients go``` -> that notebook section."""
+    """``{nb}`03_convolution#Where the pooling gradients go``` -> that notebook section.
+
+    The section is found by its title with any leading number ("5. ", "2 · ") ignored, first
+    exactly, else as the one title that starts with the given text; ``|`` separates
+    alternatives (``06_training_dynamics#Batch size | #Batch-size effects``). Nothing found: the
+    build warns, listing the notebook's sections.
+    """
     title, target = _split_title(text)
-    stem, _, section = target.partition("#")
+    alts = _alternatives(target, "#")
+    stem = alts[0][0]
     number = stem.split("_")[0]
-    if not section:
+    if not alts[0][1]:
         return [
             _xref(rawtext, title or f"notebook {number}", "doc", f"/notebooks/{stem}", "nb")
         ], []
-    label = nodes.fully_normalize_name(f"notebooks/{stem}:{section}")
-    shown = title or f"notebook {number} § {section}"
-    return [_xref(rawtext, shown, "ref", label, "dlref-nb")], []
+    node = addnodes.pending_xref(
+        rawtext, refdomain="std", reftype="nbsection", reftarget=target, refexplicit=bool(title)
+    )
+    node["dlref_title"] = title or ""
+    node += nodes.inline(title or target, title or target, classes=["xref", "dlref-nb"])
+    return [node], []
+
+
+def _norm_title(text: str) -> str:
+    # "5. Title", "2 · Title" -> "title"; "1×1 convolutions" keeps its number.
+    text = re.sub(r"^\s*\d+(?:\.\d+)*\s*[.·:)\-–—]\s*", "", text.replace("`", ""))
+    return " ".join(text.lower().split())
+
+
+def on_doctree_read(app, doctree) -> None:
+    """Record each notebook's section titles and ids for the {nb} role."""
+    docname = app.env.docname
+    if not hasattr(app.env, "dlref_nb_sections"):
+        app.env.dlref_nb_sections = {}
+    if docname.startswith("notebooks/"):
+        app.env.dlref_nb_sections[docname] = [
+            (section[0].astext(), section["ids"][0])
+            for section in doctree.findall(nodes.section)
+            if section["ids"]
+        ]
+
+
+def _resolve_nb_section(app, env, node, contnode):
+    sections = getattr(env, "dlref_nb_sections", {})
+    alts = _alternatives(node["reftarget"], "#")
+    for stem, wanted in alts:
+        docname = f"notebooks/{stem}"
+        titles = sections.get(docname, [])
+        key = _norm_title(wanted)
+        hits = [t for t in titles if _norm_title(t[0]) == key]
+        hits = hits or [t for t in titles if _norm_title(t[0]).startswith(key)]
+        if len(hits) == 1:
+            shown = node["dlref_title"] or f"notebook {stem.split('_')[0]} § {hits[0][0]}"
+            inline = nodes.inline(shown, shown, classes=["xref", "dlref-nb"])
+            return make_refnode(app.builder, node["refdoc"], docname, hits[0][1], inline)
+    stem = alts[0][0]
+    known = [t for t, _ in sections.get(f"notebooks/{stem}", [])]
+    logger.warning(
+        f"dlref_docs: no single section of notebooks/{stem} matches {node['reftarget']!r}; "
+        f"its sections: {known}",
+        location=node,
+    )
+    return contnode
 
 
 # -- references -------------------------------------------------------------------------------
 
 
 def on_missing_reference(app, env, node, contnode):
+    if node.get("reftype") == "nbsection":
+        return _resolve_nb_section(app, env, node, contnode)
     if node.get("refdomain") != "py":
         return None
     target = node.get("reftarget", "")
@@ -814,6 +962,7 @@ def on_build_finished(app, exc) -> None:
 def setup(app):
     app.connect("builder-inited", on_builder_inited)
     app.connect("source-read", on_source_read)
+    app.connect("doctree-read", on_doctree_read)
     app.connect("missing-reference", on_missing_reference)
     app.connect("autodoc-process-signature", on_autodoc_signature)
     app.connect("autodoc-process-docstring", on_autodoc_docstring)
