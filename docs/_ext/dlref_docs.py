@@ -541,7 +541,19 @@ def md_bench_results(app) -> str:
             out += [""]
         for key, value in data.items():
             if _is_rows(value):
-                out += [f"**{key}** ({len(value)} rows)", "", _md_table(value)]
+                cols = list(dict.fromkeys(k for r in value for k in r))
+                same = [
+                    c
+                    for c in cols
+                    if len(value) > 1 and all(c in r and r[c] == value[0][c] for r in value)
+                ]
+                rows = [{k: v for k, v in r.items() if k not in same} for r in value]
+                out += [f"**{key}** ({len(value)} rows)"]
+                if same:
+                    out[-1] += "; the same in every row: " + ", ".join(
+                        f"{c} = `{_cell(value[0][c])}`" for c in same
+                    )
+                out += ["", ":::{container} bench-table", _md_table(rows), ":::", ""]
         png = path.with_suffix(".png")
         if png.exists():
             out += [
