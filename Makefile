@@ -68,4 +68,4 @@ browser:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis docs/_build docs/api/generated \
-		docs/tests docs/_generated
+		docs/tests docs/_generated docs/notebooks
