@@ -123,7 +123,7 @@ def normalize_padding(
     dilation: Sequence[int] | None = None,
     allow_strings: bool = True,
 ) -> tuple[tuple[int, int], ...]:
-    """Normalise any padding form of DESIGN.md to a tuple of ``n`` ``(lo, hi)`` pairs.
+    """Normalise any padding form of docs/contract.md to a tuple of ``n`` ``(lo, hi)`` pairs.
 
     Accepted: an int (same on both sides of every dim), a tuple of ``n`` ints (symmetric per
     dim), a tuple of ``n`` ``(lo, hi)`` pairs, ``"VALID"`` (no padding) and ``"SAME"`` (needs

@@ -1,6 +1,6 @@
 r"""Convolution by its definition: every padding, stride, dilation, groups; transposed; separable.
 
-Conventions (DESIGN.md): channels-last arrays ``x: (N, *spatial, C_in)`` and kernels
+Conventions (docs/contract.md): channels-last arrays ``x: (N, *spatial, C_in)`` and kernels
 ``w: (*kernel, C_in // groups, C_out)`` (HWIO, as ``lax`` and flax); the spatial rank (1, 2 or
 3) is inferred from the kernel. ``layout="NCHW"`` takes PyTorch's channels-first arrays
 ``(N, C, *spatial)`` and ``OIHW`` kernels ``(C_out, C_in // groups, *kernel)`` for *any*

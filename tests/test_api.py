@@ -1,4 +1,4 @@
-"""Conventions over every public name of dlref (STYLE.md, DESIGN.md)."""
+"""Conventions over every public name of dlref (the API contract, docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import dlref
 # names (``__all__``, else every public function defined there) obey the same conventions.
 SUBMODULES = ["dlref.nn", "dlref.train", "dlref.experiments", "dlref.models", "dlref.kernels"]
 
-# Optional arguments that DESIGN.md places positionally (the API contract wins over the
+# Optional arguments that docs/contract.md places positionally (the API contract wins over the
 # keyword-only habit): {function name: {argument names}}.
 POSITIONAL_OPTIONAL = {
     "leaky_relu": {"negative_slope"},
