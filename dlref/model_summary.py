@@ -564,12 +564,18 @@ def _cost_dlref_conv(eqn, ins, convention) -> int:
 
 
 def _geometry_label(name: str, kernel, stride=(), dilation=(), groups: int = 1) -> str:
+    """``"conv 3×3/2 d2 g4"``: kernel per spatial axis; stride and dilation when not 1, one
+    number when the same on every axis."""
+
+    def dims(v) -> str:
+        v = [int(a) for a in v]
+        return str(v[0]) if len(set(v)) == 1 else "×".join(map(str, v))
+
     text = f"{name} " + "×".join(str(int(k)) for k in kernel)
     if any(s != 1 for s in stride):
-        text += "/" + ("×".join(str(int(s)) for s in stride) if len(set(stride)) > 1
-                       else str(int(stride[0])))  # fmt: skip
+        text += "/" + dims(stride)
     if any(d != 1 for d in dilation):
-        text += " d" + "×".join(str(int(d)) for d in dilation)
+        text += " d" + dims(dilation)
     if groups != 1:
         text += f" g{groups}"
     return text
@@ -619,6 +625,19 @@ def _label_dlref_conv(eqn, ins) -> str:
     return _geometry_label("conv", g.kernel, g.stride, g.dilation, g.groups)
 
 
+def _tags_dlref_conv(eqn, ins) -> list[str]:
+    """The fused epilogue as tags: one (C_out,) vector is a bias, two a folded BN (scale and
+    shift), three both; a residual operand is an add; an ``activation`` parameter names its
+    activation."""
+    vectors, residual = _epilogue(eqn, ins)
+    tags = {0: [], 1: ["bias"], 2: ["bn"]}.get(vectors, ["bias", "bn"])
+    tags += ["add"] if residual else []
+    act = eqn.params.get("activation")
+    if isinstance(act, str) and act.lower() not in ("", "none", "identity", "linear"):
+        tags.append(act)
+    return tags
+
+
 def _label_prim(eqn, ins) -> str:
     return eqn.primitive.name
 
@@ -635,6 +654,7 @@ class _Rule:
       axes: ``(eqn, ins) -> axes`` of the output (see :class:`_Value`).
       cost: ``(eqn, ins, convention) -> int``.
       label: ``(eqn, ins) -> str``, the row label of a layer.
+      tags: ``(eqn, ins) -> list``, the tags a layer carries in itself (a fused epilogue).
       carries: for free ops: the output is still the row's output (a reshape, a cast), so
         the row shows it.
       jaxpr: for calls: the parameter holding the sub-jaxpr.
@@ -644,6 +664,7 @@ class _Rule:
     axes: Callable = _axes_elementwise
     cost: Callable = _cost_elementwise
     label: Callable = _label_prim
+    tags: Callable | None = None
     carries: bool = False
     jaxpr: str = ""
 
@@ -655,7 +676,8 @@ _MOVE = _Rule("free", cost=_cost_free)
 _RULES: dict[str, _Rule] = {
     # layers
     "conv_general_dilated": _Rule("layer", _axes_conv, _cost_conv, _label_conv),
-    "dlref_conv": _Rule("layer", _axes_dlref_conv, _cost_dlref_conv, _label_dlref_conv),
+    "dlref_conv": _Rule("layer", _axes_dlref_conv, _cost_dlref_conv, _label_dlref_conv,
+                        _tags_dlref_conv),
     "dot_general": _Rule("layer", _axes_dot, _cost_dot, _label_dot),
     **{
         p: _Rule("layer", _axes_reduce_window, _cost_reduce_window, _label_reduce_window)
@@ -689,6 +711,7 @@ _RULES: dict[str, _Rule] = {
     "custom_jvp_call": _Rule("call", jaxpr="call_jaxpr"),
     "custom_vjp_call": _Rule("call", jaxpr="call_jaxpr"),
     "custom_vjp_call_jaxpr": _Rule("call", jaxpr="fun_jaxpr"),
+    "scan": _Rule("call", jaxpr="jaxpr"),  # walked once, its costs counted `length` times
 }  # fmt: skip
 
 
@@ -744,6 +767,38 @@ class _Row:
     window: _Window | None = None
 
 
+def _unstack(v: _Value) -> _Value:
+    """One step of a scanned input: the leading (time) axis dropped."""
+    if not v.data:
+        return _Value(v.shape[1:], v.dtype, sources=v.sources, const=v.const)
+    return _Value(v.shape[1:], v.dtype, v.axes[1:], row=v.row, stamp=v.stamp, view=v.view)
+
+
+def _stack(v: _Value, shape: tuple) -> _Value:
+    """A scan's stacked output: a new leading axis on each step's value."""
+    if not v.data:
+        return _Value(shape, v.dtype, sources=v.sources, const=None)
+    axes = (((shape[0], None),), *v.axes) if len(shape) == len(v.shape) + 1 else _fresh(shape)
+    return _Value(shape, v.dtype, axes, row=v.row, stamp=v.stamp, view=v.view)
+
+
+def _scan_carries(params) -> range:
+    """The positions of a scan's carried operands (after its constants)."""
+    if "num_consts" in params:
+        return range(params["num_consts"], params["num_consts"] + params["num_carry"])
+    # jax 0.11: ft_in, a flat tree (consts, carry, xs) whose parts have one leaf per operand
+    groups = getattr(params.get("ft_in"), "elts", None)
+    if groups is not None and len(groups) == 3:
+        return range(len(groups[0]), len(groups[0]) + len(groups[1]))
+    return range(0)
+
+
+def _axes_for(shape, outs, axes) -> tuple:
+    """The rules describe the first output; another output of another shape (a loop's
+    carry, a split) gets fresh axes."""
+    return axes if shape == outs[0][1] else _fresh(shape)
+
+
 def _is_param(v: _Value) -> bool:
     return not v.data and bool(v.sources)
 
@@ -758,6 +813,7 @@ class _Walker:
         self.rows: list[_Row] = []
         self.current: _Row | None = None
         self.windows: dict[int, _Row] = {}  # id(base) -> the row combining its taps
+        self.repeat = 1  # iterations of the loops (scans) being walked: costs count this often
 
     def source(self, aval: Any, trainable: bool = True) -> _Value:
         """A parameter array (an argument, or a floating constant closed over)."""
@@ -803,8 +859,8 @@ class _Walker:
                 interior for _, _, interior in eqn.params["padding_config"]))  # fmt: skip
             view = x.view and rule.carries
             for o, shape, dtype in outs:
-                env[o] = _Value(shape, dtype, axes, row=x.row, stamp=x.stamp, view=view, tap=tap,
-                                lhs_dilated=dilated)  # fmt: skip
+                env[o] = _Value(shape, dtype, _axes_for(shape, outs, axes), row=x.row,
+                                stamp=x.stamp, view=view, tap=tap, lhs_dilated=dilated)  # fmt: skip
             row, out = x.row, env[eqn.outvars[0]]
             if view and row is not None and x.stamp == row.stamp and out.spans_apart():
                 row.shown = out
@@ -821,12 +877,24 @@ class _Walker:
         inner = sub.jaxpr if hasattr(sub, "jaxpr") else sub
         if len(inner.invars) != len(ins) or len(inner.outvars) != len(eqn.outvars):
             return False
+        scan = eqn.primitive.name == "scan"
+        if scan:  # the body sees one slice of each scanned input (consts and carry whole)
+            ins = [v if tuple(iv.aval.shape) == v.shape else _unstack(v)
+                   for iv, v in zip(inner.invars, ins)]  # fmt: skip
+            # a floating carry joins the data path after the first step (an RNN's state)
+            ins = [_Value(v.shape, v.dtype, _fresh(v.shape)) if k in _scan_carries(eqn.params)
+                   and not v.data and jnp.issubdtype(v.dtype, jnp.floating) else v
+                   for k, v in enumerate(ins)]  # fmt: skip
+            self.repeat *= eqn.params["length"]
         sub_env = dict(zip(inner.invars, ins))
         for cv in inner.constvars:
             sub_env[cv] = self.source(cv.aval)
         self.run(inner, sub_env)
         for o, io in zip(eqn.outvars, inner.outvars):
-            env[o] = self.read(sub_env, io)
+            v = self.read(sub_env, io)
+            env[o] = _stack(v, tuple(o.aval.shape)) if tuple(o.aval.shape) != v.shape else v
+        if scan:
+            self.repeat //= eqn.params["length"]
         return True
 
     @staticmethod
@@ -880,9 +948,10 @@ class _Walker:
 
     def output(self, row: _Row, eqn, axes, env, tap: _Tap | None = None) -> None:
         row.stamp += 1
-        for o in eqn.outvars:
-            env[o] = _Value(tuple(o.aval.shape), o.aval.dtype, axes, row=row, stamp=row.stamp,
-                            view=True, tap=tap)  # fmt: skip
+        outs = [(o, tuple(o.aval.shape)) for o in eqn.outvars]
+        for o, shape in outs:
+            env[o] = _Value(shape, o.aval.dtype, _axes_for(shape, outs, axes), row=row,
+                            stamp=row.stamp, view=True, tap=tap)  # fmt: skip
         row.end = env[eqn.outvars[0]]
         if row.shown is None or row.end.spans_apart():
             row.shown = row.end
@@ -902,12 +971,12 @@ class _Walker:
         prim = eqn.primitive.name
         weighted = any(_is_param(v) for v in ins)
         if rule.role == "layer" and weighted:
-            w.macs += rule.cost(eqn, ins, "macs")
+            w.macs += rule.cost(eqn, ins, "macs") * self.repeat
             if prim == "dot_general":
                 (_, _), (lb, _) = eqn.params["dimension_numbers"]
                 w.groups = max(w.groups, math.prod(eqn.invars[0].aval.shape[a] for a in lb))
         elif prim == "mul" and weighted:
-            w.macs += math.prod(eqn.outvars[0].aval.shape)
+            w.macs += math.prod(eqn.outvars[0].aval.shape) * self.repeat
         elif rule.role == "layer" or len({t.keys for t in taps}) > 1:
             w.combine.append(prim)
         self.account(row, ins)
@@ -926,14 +995,14 @@ class _Walker:
             row = cur
         else:
             if rule.role == "layer":
-                row = _Row(rule.label(eqn, ins))
+                row = _Row(rule.label(eqn, ins), list(rule.tags(eqn, ins)) if rule.tags else [])
             elif eqn.primitive.name == "add" and len(data) == 2:
                 row = _Row("add")
             else:  # a row that starts with an elementwise op: named by its tag
                 row = _Row("", tags=[self.tag(eqn, ins) or eqn.primitive.name])
             self.rows.append(row)
         self.account(row, ins)
-        row.flops += rule.cost(eqn, ins, self.convention)
+        row.flops += rule.cost(eqn, ins, self.convention) * self.repeat
         self.output(row, eqn, axes, env)
 
     @staticmethod
