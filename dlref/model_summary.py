@@ -355,15 +355,18 @@ def _axes_reshape(eqn, ins) -> tuple:
     x, out = ins[0], eqn.outvars[0].aval.shape
     if [n for n in x.shape if n != 1] == [n for n in out if n != 1]:
         return _reshape_unit_axes(x, out)
-    atoms = [a for axis in x.axes for a in axis if a[0] != 1 or a[1] is not None]
+    atoms = [a for axis in x.axes for a in axis]
     res, i = [], 0
     for n in out:
         group, p = [], 1
+        if n == 1 and i < len(atoms) and atoms[i][0] == 1:  # a size-1 axis to a size-1 axis
+            group.append(atoms[i])
+            i += 1
         while p < n:
             if i >= len(atoms):
                 return _fresh(out)
             size, span = atoms[i]
-            if size == 1 or n % (p * size) == 0:
+            if n % (p * size) == 0:
                 group.append((size, span))
                 p, i = p * size, i + 1
             elif size % (n // p) == 0:  # split the atom: its high part here, the rest next
@@ -373,8 +376,9 @@ def _axes_reshape(eqn, ins) -> tuple:
             else:
                 return _fresh(out)
         res.append(tuple(group))
-    if i < len(atoms) and res:  # trailing size-1 spatial atoms join the last axis
-        res[-1] = res[-1] + tuple(atoms[i:])
+    rest = [a for a in atoms[i:] if a[1] is not None]
+    if rest and res:  # trailing size-1 spatial atoms join the last axis
+        res[-1] = res[-1] + tuple(rest)
     return tuple(res)
 
 
@@ -401,8 +405,17 @@ def _reshape_unit_axes(x: _Value, out) -> tuple:
 
 
 def _axes_squeeze(eqn, ins) -> tuple:
-    dims = eqn.params["dimensions"]
-    return tuple(ax for a, ax in enumerate(ins[0].axes) if a not in dims)
+    """Drop the size-1 axes; a field (or taps marker) on one moves to the next axis kept."""
+    dims, res, carry = eqn.params["dimensions"], [], []
+    for a, axis in enumerate(ins[0].axes):
+        if a in dims:
+            carry += [atom for atom in axis if atom[1] is not None]
+        else:
+            res.append((*carry, *axis))
+            carry = []
+    if carry and res:
+        res[-1] = res[-1] + tuple(carry)
+    return tuple(res)
 
 
 def _axes_transpose(eqn, ins) -> tuple:
@@ -565,7 +578,8 @@ def _cost_dlref_conv(eqn, ins, convention) -> int:
 
 def _geometry_label(name: str, kernel, stride=(), dilation=(), groups: int = 1) -> str:
     """``"conv 3×3/2 d2 g4"``: kernel per spatial axis; stride and dilation when not 1, one
-    number when the same on every axis."""
+    number when the same on every axis (a 1-tap axis has no dilation to show)."""
+    dilation = [d if k > 1 else 1 for k, d in zip(kernel, dilation)]
 
     def dims(v) -> str:
         v = [int(a) for a in v]
@@ -585,7 +599,8 @@ def _label_conv(eqn, ins) -> str:
     p = eqn.params
     dn = p["dimension_numbers"]
     w = eqn.invars[1].aval.shape
-    name = "conv_transpose" if any(v != 1 for v in p["lhs_dilation"]) else "conv"
+    dilated = any(v != 1 for v in p["lhs_dilation"]) or ins[0].lhs_dilated
+    name = "conv_transpose" if dilated else "conv"
     return _geometry_label(name, [w[a] for a in dn.rhs_spec[2:]], p["window_strides"],
                            p["rhs_dilation"], p["feature_group_count"])  # fmt: skip
 
@@ -899,15 +914,15 @@ class _Walker:
 
     @staticmethod
     def is_identity(eqn, ins, data) -> bool:
-        """``x + 0``, ``x - 0``, ``x · 1``, ``x / 1`` (a sum started from zeros): no op."""
-        prim = eqn.primitive.name
-        if len(data) != 1 or len(ins) != 2 or data[0].shape != tuple(eqn.outvars[0].aval.shape):
+        """``x + 0`` or ``x - 0``: a sum started from zeros (a tap loop's accumulator)."""
+        if eqn.primitive.name not in ("add", "sub") or len(data) != 1 or len(ins) != 2:
+            return False
+        if data[0].shape != tuple(eqn.outvars[0].aval.shape):
+            return False
+        if eqn.primitive.name == "sub" and ins[0] is not data[0]:
             return False
         other = ins[1] if ins[0] is data[0] else ins[0]
-        unit = {"add": 0.0, "mul": 1.0}.get(prim)
-        if prim in ("sub", "div") and ins[0] is data[0]:
-            unit = 0.0 if prim == "sub" else 1.0
-        return unit is not None and other.const == unit
+        return other.const == 0
 
     @staticmethod
     def tap_of(eqn, x: _Value, axes) -> _Tap:
@@ -982,6 +997,8 @@ class _Walker:
         self.account(row, ins)
         single = all(t.single for t in taps) and len({t.keys for t in taps}) == 1
         single = single and rule.role != "layer"  # a layer consumes the tap
+        if rule.role == "layer" and weighted:  # ... and a weighted one, all taps it was given
+            axes = tuple(tuple((n, None if sp == _TAPS else sp) for n, sp in ax) for ax in axes)
         self.output(row, eqn, axes, env, _Tap(base, keys, single, taps[0].stride))
 
     def layer_or_tag(self, eqn, rule, ins, data, axes, env) -> None:

@@ -9,17 +9,26 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from jax import lax
 from jax.extend import core as jex_core
 
 import dlref
 from dlref.model_summary import summary
 from dlref.shapes import (
+    CONVENTIONS,
     activation_flops,
     conv_flops,
     conv_output_size,
     pool_flops,
     receptive_field,
+)
+from dlref.testing.strategies import (
+    PoolConfig,
+    conv_configs,
+    conv_transpose_configs,
+    pool_configs,
 )
 from tests._helpers import padding_taps, xla_cost
 
@@ -340,3 +349,94 @@ def test_a_scan_counts_its_body_once_per_step():
     s = summary(rnn, jnp.ones((2, 7, 3)), jnp.ones((3, 5)), jnp.ones((5, 5)), print_fn=None)
     assert s.totals.flops == 7 * 2 * (3 * 5 + 5 * 5)
     assert s.totals.params == 3 * 5 + 5 * 5
+
+
+def _rows(fn, *args, convention):
+    return [
+        (r.op, r.shape, r.receptive_field, r.jump, r.start, r.params, r.flops)
+        for r in summary(fn, *args, convention=convention, print_fn=None).rows
+    ]
+
+
+@settings(max_examples=15)
+@given(cfg=conv_configs(strided_dilation=False), convention=st.sampled_from(CONVENTIONS))
+def test_conv_impls_give_the_same_rows_for_any_geometry(cfg, convention):
+    # lax.conv_general_dilated (impl="xla") is one primitive; "reference" a loop over taps,
+    # "im2col" taps stacked and contracted: one row each, the same. (Strided dilation is left
+    # out: impl="xla" then runs at stride 1 and slices, which costs stride times the work.
+    # Today's im2col is left out on 1-pixel outputs: there its reshapes between size-1 axes are
+    # no-ops that jax drops, so no walk can tell its axes apart; it becomes the dlref_conv
+    # primitive, with its own rule, when the kernels helper's work is merged.)
+    x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
+    w = jax.ShapeDtypeStruct(cfg.kernel_shape, jnp.float32)
+    impls = ["xla", "reference"] + (["im2col"] if min(cfg.output_shape[1:-1]) > 1 else [])
+    rows = {
+        impl: _rows(
+            lambda x, w, impl=impl: jax.nn.relu(dlref.conv(x, w, impl=impl, **cfg.kwargs())),
+            x,
+            w,
+            convention=convention,
+        )  # fmt: skip
+        for impl in impls
+    }
+    for impl in impls:
+        assert rows[impl] == rows["xla"], impl
+    ((op, shape, field, *_),) = rows["xla"]
+    assert op.startswith("conv ") and op.endswith(" +relu") and shape == cfg.output_shape
+
+
+@settings(max_examples=10)
+@given(cfg=conv_transpose_configs(), convention=st.sampled_from(CONVENTIONS))
+def test_conv_transpose_impls_give_the_same_rows_for_any_geometry(cfg, convention):
+    # "reference" is the tap loop over the zero-interleaved input (lax.pad with interior
+    # padding), "xla" lhs_dilation (or, with dilation too, the same interleaved input)
+    x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
+    w = jax.ShapeDtypeStruct(cfg.kernel_shape, jnp.float32)
+    impls = ["xla", "reference"] + (["im2col"] if min(cfg.output_shape[1:-1]) > 1 else [])
+    rows = {
+        impl: _rows(
+            lambda x, w, impl=impl: dlref.conv_transpose(x, w, impl=impl, **cfg.kwargs()),
+            x,
+            w,
+            convention=convention,
+        )  # fmt: skip
+        for impl in impls
+    }
+    for impl in impls:
+        assert rows[impl] == rows["xla"], impl
+    # with stride 1 a transposed convolution is a convolution (of the flipped kernel)
+    name = "conv_transpose " if max(cfg.stride) > 1 else "conv "
+    assert rows["xla"][0][0].startswith(name)
+
+
+def _lax_pool(cfg: PoolConfig):
+    """The same pooling as one ``lax.reduce_window`` (ceil_mode: more padding on the right)."""
+    sizes, out = cfg.input_shape[1:-1], cfg.output_shape[1:-1]
+    hi = [max(hi, (o - 1) * s + d * (k - 1) + 1 - n - lo) for n, o, k, s, d, (lo, hi) in
+          zip(sizes, out, cfg.window, cfg.stride, cfg.dilation, cfg.padding)]  # fmt: skip
+    pads = ((0, 0), *((lo, h) for (lo, _), h in zip(cfg.padding, hi)), (0, 0))
+    dims, strides, dil = (1, *cfg.window, 1), (1, *cfg.stride, 1), (1, *cfg.dilation, 1)
+    if cfg.kind == "max":
+        return lambda x: lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, pads,
+                                           window_dilation=dil)  # fmt: skip
+    # divisor: a window sum over ones (off the data path), whatever its padding rule
+    return lambda x: (
+        lax.reduce_window(x, 0.0, lax.add, dims, strides, pads)
+        / lax.reduce_window(jnp.ones(x.shape), 0.0, lax.add, dims, strides, pads)
+    )
+
+
+@settings(max_examples=15)
+@given(cfg=pool_configs(), convention=st.sampled_from(CONVENTIONS))
+def test_pooling_rows_equal_one_reduce_window_for_any_geometry(cfg, convention):
+    # a 1-tap window pools nothing: dlref's is a strided slice then (no row), lax's is not
+    assume(math.prod(cfg.window) > 1)
+    # pool_configs (dlref.testing) can draw a dilated window larger than an unpadded input
+    # (its fallback for windows that see only padding drops the padding); skip those
+    assume(all(d * (k - 1) + 1 <= n + lo + hi for n, k, d, (lo, hi) in
+               zip(cfg.input_shape[1:-1], cfg.window, cfg.dilation, cfg.padding)))  # fmt: skip
+    x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
+    pool = dlref.max_pool if cfg.kind == "max" else dlref.avg_pool
+    got = _rows(lambda x: pool(x, cfg.window, **cfg.kwargs()), x, convention=convention)
+    assert got == _rows(_lax_pool(cfg), x, convention=convention)
+    assert got[0][1] == cfg.output_shape
