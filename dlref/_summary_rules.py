@@ -41,7 +41,7 @@ Atom = tuple[int, Any]
 
 @dataclasses.dataclass(frozen=True)
 class Tap:
-    """A value made of window taps: strided slices of ``base`` (see the module docstring).
+    """A value made of window taps: strided slices of ``base`` (see :mod:`dlref.model_summary`).
 
     ``keys`` are the taps' offsets into ``base``, one tuple (one int per spatial span) per
     tap; ``single`` is one tap not yet combined with the others or consumed by a layer."""

@@ -234,11 +234,13 @@ POOLS = [
                                     ((0, 0), (1, 1), (1, 1), (0, 0))) / 9,
         dict(k=3, stride=2, padding=1, kind="avg"),
     ),
+    (dlref.global_max_pool, lambda x: jnp.max(x, axis=(1, 2)), dict(k=(9, 8))),
+    (dlref.global_avg_pool, lambda x: jnp.mean(x, axis=(1, 2)), dict(k=(9, 8), kind="avg")),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("pool,lax_pool,kw", POOLS)
-def test_pooling_rows_equal_their_reduce_window_form(pool, lax_pool, kw):
+def test_pooling_rows_equal_their_one_primitive_form(pool, lax_pool, kw):
     x = jax.ShapeDtypeStruct((2, 9, 8, 3), jnp.float32)
     (got,), (want,) = (summary(f, x, convention="flops", print_fn=None).rows
                        for f in (pool, lax_pool))  # fmt: skip
