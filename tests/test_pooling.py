@@ -276,8 +276,17 @@ def test_nan_propagates_and_its_first_occurrence_takes_the_gradient():
     # issue 11: [1, nan] used to pool to 1.0 with gradient [1, 0]
     x = jnp.array([1.0, nan]).reshape(1, 2, 1)
     assert jnp.isnan(max_pool(x, 2)).all() and jnp.isnan(global_max_pool(x)).all()
-    assert jnp.isnan(lax_max_pool(x, PoolConfig("max", (1, 2, 1), (2,), (2,), ((0, 0),), (1,),
-                                                False, True))).all()  # fmt: skip
+    cfg = PoolConfig(
+        kind="max",
+        input_shape=(1, 2, 1),
+        window=(2,),
+        stride=(2,),
+        padding=((0, 0),),
+        dilation=(1,),
+        ceil_mode=False,
+        count_include_pad=True,
+    )
+    assert jnp.isnan(lax_max_pool(x, cfg)).all()  # as lax.reduce_window  # fmt: skip
     for f in (lambda x: max_pool(x, 2), global_max_pool):
         np.testing.assert_array_equal(grad_of_sum(f)(x).ravel(), [0, 1])
     # two NaNs: the first one (row-major) takes the gradient, in both modes
