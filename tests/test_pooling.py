@@ -286,7 +286,7 @@ def test_nan_propagates_and_its_first_occurrence_takes_the_gradient():
         ceil_mode=False,
         count_include_pad=True,
     )
-    assert jnp.isnan(lax_max_pool(x, cfg)).all()  # as lax.reduce_window  # fmt: skip
+    assert jnp.isnan(lax_max_pool(x, cfg)).all()  # as lax.reduce_window does
     for f in (lambda x: max_pool(x, 2), global_max_pool):
         np.testing.assert_array_equal(grad_of_sum(f)(x).ravel(), [0, 1])
     # two NaNs: the first one (row-major) takes the gradient, in both modes
