@@ -68,7 +68,14 @@ from dlref.norm import (
     min_max_scale,
     standardize,
 )
-from dlref.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
+from dlref.pooling import (
+    avg_pool,
+    avg_pool_backward,
+    global_avg_pool,
+    global_max_pool,
+    max_pool,
+    max_pool_backward,
+)
 from dlref.regularize import (
     EarlyStopping,
     clip_by_global_norm,
@@ -174,6 +181,8 @@ __all__ = [
     "avg_pool",
     "global_max_pool",
     "global_avg_pool",
+    "max_pool_backward",
+    "avg_pool_backward",
     # augment
     "Transform",
     "adjust_brightness",

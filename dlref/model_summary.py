@@ -1,20 +1,51 @@
 r"""``summary``: a per-layer table (shapes, receptive fields, parameters, FLOPs) of any JAX
 function, read from its jaxpr.
 
-The arithmetic it applies per layer lives in :mod:`dlref.shapes`; this module walks the jaxpr.
+The arithmetic it applies per layer lives in :mod:`dlref.shapes`. This module walks the jaxpr
+once, in order (:class:`_Walker`), with one rule per primitive (``RULES`` in
+``dlref/_summary_rules.py``), which says how the primitive moves what the walk knows about
+each variable (per axis, the input pixels its first unit sees; off the data path, which
+parameter arrays it is made of), what it costs and how its row is labelled, and its role:
+
+* ``free`` ops move or relabel data (reshape, transpose, pad, slice, cast);
+* ``layer`` ops (convolutions, dense layers, pooling windows, reductions) start a table row;
+* ``elementwise`` ops join the row whose output they continue (bias, BN, activation), or
+  start one of their own (a residual add);
+* ``call`` ops are walked in place (``jit``, ``checkpoint``, ``custom_jvp``, ``custom_vjp``;
+  a ``scan`` once, its costs counted per step).
+
+A *window* is a layer written as a loop over kernel taps: strided slices of one padded input
+combined by ``+`` or ``max`` (dlref's reference convolution and its pooling), or stacked and
+contracted (im2col). The slices are *taps* of their input; the ops that combine taps of one
+input form one row (:class:`_Window`), labelled and costed from the taps it combined, so it
+reads as the one-primitive form (``lax.conv_general_dilated``, ``lax.reduce_window``) does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend import core as _jcore
+from jax.extend import core as jex_core
 
-from dlref.shapes import _check_convention, _prod
+from dlref._checks import check_choice
+from dlref._summary_rules import (
+    ELEMENTWISE,
+    RULES,
+    TAPS,
+    Span,
+    Tap,
+    Value,
+    axis_span,
+    conv_cost,
+    fresh,
+    geometry_label,
+)
+from dlref.shapes import CONVENTIONS
 
 __all__ = ["summary", "Summary", "SummaryRow", "SummaryTotals"]
 
@@ -128,344 +159,358 @@ def _format_summary(s: Summary) -> str:
     return "\n".join([line(head), rule, *(line(b) for b in body), rule, total])
 
 
-# Primitives that move or relabel data without arithmetic.
-_FREE = frozenset(
-    """reshape broadcast_in_dim convert_element_type transpose squeeze slice dynamic_slice
-    pad concatenate rev copy copy_p stop_gradient reduce_precision gather iota
-    dynamic_update_slice sharding_constraint device_put optimization_barrier split
-    expand_dims""".split()
-)
-_REDUCE = frozenset(
-    "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin".split()
-)
-_POOL = frozenset("reduce_window_max reduce_window_min reduce_window_sum reduce_window".split())
-# Per-element cost of elementwise primitives that are not one operation
-# (see dlref.shapes.activation_flops).
-_ELEMENTWISE_COST = {"logistic": 4}
-_CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+# --------------------------------------------------------------------------------------------
+# rows
 
 
 @dataclasses.dataclass(eq=False)
-class _Info:
-    """What the dataflow knows about one jaxpr variable."""
+class _Window:
+    """The taps of one input that a row combines, and the work it took."""
 
-    data: bool
-    fields: dict  # data vars: axis -> (jump, lo, hi) of unit 0, in input-pixel coordinates
-    sources: frozenset  # non-data vars: ids of the parameter arrays they derive from
-    shape: tuple = ()
-    dtype: Any = None
+    base: Value
+    keys: set = dataclasses.field(default_factory=set)
+    stride: tuple = ()
+    macs: int = 0  # multiply-accumulates with parameters (a convolution)
+    groups: int = 1  # batch dimensions of its contractions (a grouped convolution's groups)
+    combine: list = dataclasses.field(default_factory=list)  # primitives that joined taps
 
+    def kind(self) -> str:
+        if self.macs:
+            return "conv_transpose" if self.base.lhs_dilated else "conv"
+        for prim, name in (("max", "max_pool"), ("reduce_max", "max_pool"), ("min", "min_pool"),
+                           ("reduce_min", "min_pool"), ("add", "sum_pool"),
+                           ("reduce_sum", "sum_pool")):  # fmt: skip
+            if prim in self.combine:
+                return name
+        return self.combine[0] if self.combine else "window"
 
-def _union(fs: list[tuple]) -> tuple:
-    return (max(f[0] for f in fs), min(f[1] for f in fs), max(f[2] for f in fs))
-
-
-def _window(f: tuple, k: int, s: int, lo: int, rd: int = 1, ld: int = 1) -> tuple:
-    """Compose a window (kernel k, stride s, left pad lo, dilations) onto the field f."""
-    j, a, b = f
-    if ld == 1:
-        return (j * s, a - lo * j, b + (rd * (k - 1) - lo) * j)
-    # lhs (base) dilation, i.e. a transposed convolution: continuous-coordinate bound
-    return (j * s / ld, a - lo * j / ld, b + (rd * (k - 1) - lo) * j / ld)
-
-
-def _reshape_axes(old: tuple, new: tuple) -> dict:
-    """Axes of ``old`` (of size > 1) that survive a reshape unchanged, mapped into ``new``."""
-    prefix_new, p = {}, 1
-    for j, n in enumerate(new):
-        prefix_new.setdefault((p, n), j)
-        p *= n
-    out, p = {}, 1
-    for i, n in enumerate(old):
-        if n > 1 and (p, n) in prefix_new:
-            out[i] = prefix_new[(p, n)]
-        p *= n
-    return out
+    def geometry(self) -> tuple[list, list]:
+        """Kernel size and dilation per spatial axis, read off the taps' offsets."""
+        kernel, dilation = [], []
+        for i in range(len(next(iter(self.keys)))):
+            offsets = sorted({k[i] for k in self.keys})
+            gaps = {b - a for a, b in zip(offsets, offsets[1:])}
+            kernel.append(len(offsets))
+            dilation.append(gaps.pop() if len(gaps) == 1 else 1)
+        return kernel, dilation
 
 
-class _Tracer:
-    """Walks a jaxpr once, composing fields, attributing parameters and costs to rows."""
+@dataclasses.dataclass(eq=False)
+class _Row:
+    """A table row being built: its main op, the elementwise ops fused after it (tags), what
+    it used and cost, and its current output."""
+
+    label: str
+    tags: list = dataclasses.field(default_factory=list)
+    params: int = 0
+    frozen: int = 0
+    flops: int = 0
+    end: Value | None = None  # the latest value the row computed
+    shown: Value | None = None  # the value the table shows (shape, field)
+    stamp: int = 0  # counts the row's outputs: a value is the row's output if stamps match
+    window: _Window | None = None
+
+
+def _unstack(v: Value) -> Value:
+    """One step of a scanned input: the leading (time) axis dropped."""
+    if not v.data:
+        return Value(v.shape[1:], v.dtype, sources=v.sources, const=v.const)
+    return Value(v.shape[1:], v.dtype, v.axes[1:], row=v.row, stamp=v.stamp, view=v.view)
+
+
+def _stack(v: Value, shape: tuple) -> Value:
+    """A scan's stacked output: a new leading axis on each step's value."""
+    if not v.data:
+        return Value(shape, v.dtype, sources=v.sources, const=None)
+    axes = (((shape[0], None),), *v.axes) if len(shape) == len(v.shape) + 1 else fresh(shape)
+    return Value(shape, v.dtype, axes, row=v.row, stamp=v.stamp, view=v.view)
+
+
+def _scan_carries(params) -> range:
+    """The positions of a scan's carried operands (after its constants)."""
+    if "num_consts" in params:
+        return range(params["num_consts"], params["num_consts"] + params["num_carry"])
+    # jax 0.11: ft_in, a flat tree (consts, carry, xs) whose parts have one leaf per operand
+    groups = getattr(params.get("ft_in"), "elts", None)
+    if groups is not None and len(groups) == 3:
+        return range(len(groups[0]), len(groups[0]) + len(groups[1]))
+    return range(0)
+
+
+def _axes_for(shape, outs, axes) -> tuple:
+    """The rules describe the first output; another output of another shape (a loop's
+    carry, a split) gets fresh axes."""
+    return axes if shape == outs[0][1] else fresh(shape)
+
+
+def _is_param(v: Value) -> bool:
+    return not v.data and bool(v.sources)
+
+
+class _Walker:
+    """Walks a jaxpr once, in order: values per variable, rows of the table."""
 
     def __init__(self, convention: str):
         self.convention = convention
-        self.sources: list[tuple[int, bool]] = []  # (size, trainable)
+        self.sources: list[tuple[int, bool]] = []  # (size, trainable) per parameter array
         self.used: set[int] = set()
-        self.rows: list[dict] = []
-        self.current: dict | None = None
+        self.rows: list[_Row] = []
+        self.current: _Row | None = None
+        self.windows: dict[int, _Row] = {}  # id(base) -> the row combining its taps
+        self.repeat = 1  # iterations of the loops (scans) being walked: costs count this often
 
-    def new_source(self, aval: Any, trainable: bool = True) -> _Info:
-        self.sources.append((_prod(aval.shape), trainable))
-        return _Info(False, {}, frozenset([len(self.sources) - 1]))
-
-    # -- dataflow ----------------------------------------------------------------------------
+    def source(self, aval: Any, trainable: bool = True) -> Value:
+        """A parameter array (an argument, or a floating constant closed over)."""
+        shape = tuple(aval.shape)
+        if not jnp.issubdtype(aval.dtype, jnp.floating):
+            return Value(shape, aval.dtype)
+        self.sources.append((math.prod(shape), trainable))
+        return Value(shape, aval.dtype, sources=frozenset([len(self.sources) - 1]))
 
     def run(self, jaxpr: Any, env: dict) -> None:
         for eqn in jaxpr.eqns:
             self.eqn(eqn, env)
 
-    def read(self, env: dict, v: Any) -> _Info:
-        if isinstance(v, _jcore.Literal):
-            return _Info(False, {}, frozenset(), tuple(np.shape(v.val)))
+    @staticmethod
+    def read(env: dict, v: Any) -> Value:
+        if isinstance(v, jex_core.Literal):
+            val = np.asarray(v.val)
+            const = float(val) if val.ndim == 0 and val.dtype.kind in "biuf" else None
+            return Value(tuple(val.shape), val.dtype, const=const)
         return env[v]
 
     def eqn(self, eqn: Any, env: dict) -> None:
+        rule = RULES.get(eqn.primitive.name, ELEMENTWISE)
         ins = [self.read(env, v) for v in eqn.invars]
-        sub = next(
-            (eqn.params[p] for p in _CALL_PARAMS if p in eqn.params),
-            None,
-        )
-        if sub is not None:
-            closed = sub if hasattr(sub, "consts") else None
-            inner = sub.jaxpr if closed is not None else sub
-            if len(inner.invars) == len(ins) and len(inner.outvars) == len(eqn.outvars):
-                sub_env = dict(zip(inner.invars, ins))
-                for cv in inner.constvars:
-                    sub_env[cv] = self.new_source(cv.aval)
-                self.run(inner, sub_env)
-                for o, io in zip(eqn.outvars, inner.outvars):
-                    env[o] = self.read(sub_env, io)
-                return
-        data = [i for i in ins if i.data]
-        if not data:
-            src = frozenset().union(*(i.sources for i in ins)) if ins else frozenset()
-            for o in eqn.outvars:
-                env[o] = _Info(False, {}, src)
+        if rule.role == "call" and self.call(eqn, rule, ins, env):
             return
-        fields = self.fields(eqn, ins)
-        for o in eqn.outvars:
-            env[o] = _Info(True, fields, frozenset(), tuple(o.aval.shape), o.aval.dtype)
-        self.account(eqn, ins, env[eqn.outvars[0]])
+        data = [v for v in ins if v.data]
+        outs = [(o, tuple(o.aval.shape), o.aval.dtype) for o in eqn.outvars]
+        if not data:  # parameters, constants, index arithmetic: off the data path
+            src = frozenset().union(*(v.sources for v in ins))
+            const = ins[0].const if len(ins) == 1 and rule.role == "free" else None
+            for o, shape, dtype in outs:
+                env[o] = Value(shape, dtype, sources=src, const=const)
+            return
+        if self.is_identity(eqn, ins, data):
+            env[eqn.outvars[0]] = data[0]
+            return
+        axes = rule.axes(eqn, ins)
+        if rule.role == "free":
+            x, prim = data[0], eqn.primitive.name
+            tap = self.tap_of(eqn, x, axes) if prim == "slice" else x.tap
+            dilated = x.lhs_dilated or (prim == "pad" and any(
+                interior for _, _, interior in eqn.params["padding_config"]))  # fmt: skip
+            view = x.view and rule.carries
+            for o, shape, dtype in outs:
+                env[o] = Value(shape, dtype, _axes_for(shape, outs, axes), row=x.row,
+                                stamp=x.stamp, view=view, tap=tap, lhs_dilated=dilated)  # fmt: skip
+            row, out = x.row, env[eqn.outvars[0]]
+            if view and row is not None and x.stamp == row.stamp and out.spans_apart():
+                row.shown = out
+            return
+        if self.joins_window(eqn, rule, ins, data):
+            self.window_step(eqn, rule, ins, data, axes, env)
+            return
+        self.layer_or_tag(eqn, rule, ins, data, axes, env)
 
-    def fields(self, eqn: Any, ins: list[_Info]) -> dict:
-        prim, p = eqn.primitive.name, eqn.params
-        out_shape = tuple(eqn.outvars[0].aval.shape)
-        x = ins[0]
-        if prim == "conv_general_dilated":
-            if not x.data:
-                return {}
-            dn = p["dimension_numbers"]
-            lhs, rhs, out = dn.lhs_spec, dn.rhs_spec, dn.out_spec
-            kshape = eqn.invars[1].aval.shape
-            res = {}
-            if lhs[0] in x.fields:
-                res[out[0]] = x.fields[lhs[0]]
-            for i in range(len(lhs) - 2):
-                if lhs[2 + i] in x.fields:
-                    res[out[2 + i]] = _window(
-                        x.fields[lhs[2 + i]],
-                        kshape[rhs[2 + i]],
-                        p["window_strides"][i],
-                        p["padding"][i][0],
-                        p["rhs_dilation"][i],
-                        p["lhs_dilation"][i],
-                    )
-            return res
-        if prim in _POOL:
-            res = {}
-            for a, f in x.fields.items():
-                res[a] = _window(
-                    f,
-                    p["window_dimensions"][a],
-                    p["window_strides"][a],
-                    p["padding"][a][0],
-                    p["window_dilation"][a],
-                    p["base_dilation"][a],
-                )
-            return res
-        if prim == "dot_general":
-            (lc, rc), (lb, rb) = p["dimension_numbers"]
-            nb = len(lb)
-            res: dict = {}
-            for side, (info, c, b) in enumerate(((ins[0], lc, lb), (ins[1], rc, rb))):
-                if not info.data:
-                    continue
-                free = [a for a in range(len(info.shape)) if a not in c and a not in b]
-                offset = nb + (0 if side == 0 else len(ins[0].shape) - len(lc) - nb)
-                amap = {a: b.index(a) for a in b} | {a: offset + k for k, a in enumerate(free)}
-                for a, f in info.fields.items():
-                    if a in amap:
-                        res.setdefault(amap[a], []).append(f)
-            return {a: _union(fs) for a, fs in res.items()}
-        if prim in _REDUCE:
-            axes = tuple(p["axes"])
-            keep = [a for a in range(len(x.shape)) if a not in axes]
-            return {keep.index(a): f for a, f in x.fields.items() if a in keep}
-        if prim == "broadcast_in_dim":
-            bd = p["broadcast_dimensions"]
-            return {bd[a]: f for a, f in x.fields.items() if x.shape[a] == out_shape[bd[a]]}
-        if prim == "reshape":
-            amap = _reshape_axes(x.shape, out_shape)
-            return {amap[a]: f for a, f in x.fields.items() if a in amap}
-        if prim == "squeeze":
-            keep = [a for a in range(len(x.shape)) if a not in p["dimensions"]]
-            return {keep.index(a): f for a, f in x.fields.items() if a in keep}
-        if prim == "transpose":
-            perm = p["permutation"]
-            return {perm.index(a): f for a, f in x.fields.items()}
-        if prim == "pad":
-            res = {}
-            for a, f in x.fields.items():
-                lo = p["padding_config"][a][0]
-                res[a] = (f[0], f[1] - lo * f[0], f[2] - lo * f[0])
-            return res
-        if prim == "slice":
-            strides = p["strides"] or (1,) * len(x.shape)
-            res = {}
-            for a, f in x.fields.items():
-                st = p["start_indices"][a]
-                res[a] = (f[0] * strides[a], f[1] + st * f[0], f[2] + st * f[0])
-            return res
-        if prim == "concatenate":
-            dim = p["dimension"]
-            res = {}
-            for info in ins:
-                if info.data:
-                    for a, f in info.fields.items():
-                        if a != dim:
-                            res.setdefault(a, []).append(f)
-            return {a: _union(fs) for a, fs in res.items()}
-        # elementwise (with size-1 broadcasting) or unknown: axes whose size is unchanged
-        res = {}
-        for info in ins:
-            if info.data and len(info.shape) == len(out_shape):
-                for a, f in info.fields.items():
-                    if info.shape[a] == out_shape[a]:
-                        res.setdefault(a, []).append(f)
-        return {a: _union(fs) for a, fs in res.items()}
+    def call(self, eqn, rule, ins, env) -> bool:
+        sub = eqn.params.get(rule.jaxpr)
+        if sub is None:
+            return False
+        inner = sub.jaxpr if hasattr(sub, "jaxpr") else sub
+        if len(inner.invars) != len(ins) or len(inner.outvars) != len(eqn.outvars):
+            return False
+        scan = eqn.primitive.name == "scan"
+        if scan:  # the body sees one slice of each scanned input (consts and carry whole)
+            ins = [v if tuple(iv.aval.shape) == v.shape else _unstack(v)
+                   for iv, v in zip(inner.invars, ins)]  # fmt: skip
+            # a floating carry joins the data path after the first step (an RNN's state)
+            ins = [Value(v.shape, v.dtype, fresh(v.shape)) if k in _scan_carries(eqn.params)
+                   and not v.data and jnp.issubdtype(v.dtype, jnp.floating) else v
+                   for k, v in enumerate(ins)]  # fmt: skip
+            self.repeat *= eqn.params["length"]
+        sub_env = dict(zip(inner.invars, ins))
+        for cv in inner.constvars:
+            sub_env[cv] = self.source(cv.aval)
+        self.run(inner, sub_env)
+        for o, io in zip(eqn.outvars, inner.outvars):
+            v = self.read(sub_env, io)
+            env[o] = _stack(v, tuple(o.aval.shape)) if tuple(o.aval.shape) != v.shape else v
+        if scan:
+            self.repeat //= eqn.params["length"]
+        return True
 
-    # -- costs and rows ----------------------------------------------------------------------
+    @staticmethod
+    def is_identity(eqn, ins, data) -> bool:
+        """``x + 0`` or ``x - 0``: a sum started from zeros (a tap loop's accumulator)."""
+        if eqn.primitive.name not in ("add", "sub") or len(data) != 1 or len(ins) != 2:
+            return False
+        if data[0].shape != tuple(eqn.outvars[0].aval.shape):
+            return False
+        if eqn.primitive.name == "sub" and ins[0] is not data[0]:
+            return False
+        other = ins[1] if ins[0] is data[0] else ins[0]
+        return other.const == 0
 
-    def cost(self, eqn: Any, ins: list[_Info]) -> int:
-        prim, p, conv = eqn.primitive.name, eqn.params, self.convention
-        out = eqn.outvars[0].aval
-        n_out = _prod(out.shape)
-        if prim == "conv_general_dilated":
-            dn = p["dimension_numbers"]
-            w = eqn.invars[1].aval.shape
-            c = w[dn.rhs_spec[1]]
-            taps = _prod(w[a] for a in dn.rhs_spec[2:])
-            macs = n_out * c * taps
-            if conv == "macs":
-                return macs
-            if conv == "flops":
-                return 2 * macs
-            b, o = out.shape[dn.out_spec[0]], out.shape[dn.out_spec[1]]
-            positions = n_out // (b * o)
-            return b * o * (c * positions * (2 * taps - 1) + (c - 1))
-        if prim == "dot_general":
-            (lc, _), _ = p["dimension_numbers"]
-            c = _prod(eqn.invars[0].aval.shape[a] for a in lc)
-            return {"macs": n_out * c, "flops": 2 * n_out * c, "seed": n_out * (2 * c - 1)}[conv]
-        if conv == "macs" or prim in _FREE:
-            return 0
-        if prim in _POOL:
-            return n_out * (_prod(p["window_dimensions"]) - 1)
-        if prim in _REDUCE:
-            return _prod(eqn.invars[0].aval.shape) - n_out
-        return n_out * _ELEMENTWISE_COST.get(prim, 1) * len(eqn.outvars)
+    @staticmethod
+    def tap_of(eqn, x: Value, axes) -> Tap:
+        """A slice is a tap of ``x``: its offset into ``x`` per spatial span, and its stride."""
+        keys, stride = [], []
+        for axis, out_axis in zip(x.axes, axes):
+            f, g = axis_span(axis), axis_span(out_axis)
+            if f is not None and g is not None:
+                keys.append(round((g.lo - f.lo) / f.jump))
+                stride.append(round(g.jump / f.jump))
+        return Tap(x, frozenset([tuple(keys)]), True, tuple(stride))
 
-    def label(self, eqn: Any, ins: list[_Info]) -> str:
-        prim, p = eqn.primitive.name, eqn.params
-        if prim == "conv_general_dilated":
-            dn = p["dimension_numbers"]
-            w = eqn.invars[1].aval.shape
-            text = "conv " + "×".join(str(w[a]) for a in dn.rhs_spec[2:])
-            s = p["window_strides"]
-            if any(v != 1 for v in s):
-                text += "/" + "×".join(map(str, s)) if len(set(s)) > 1 else f"/{s[0]}"
-            if any(v != 1 for v in p["rhs_dilation"]):
-                text += " d" + "×".join(map(str, p["rhs_dilation"]))
-            if p["feature_group_count"] != 1:
-                text += f" g{p['feature_group_count']}"
-            if any(v != 1 for v in p["lhs_dilation"]):
-                text = "conv_transpose" + text[4:]
-            return text
-        if prim in _POOL:
-            kind = {"reduce_window_max": "max_pool", "reduce_window_min": "min_pool"}.get(
-                prim, "sum_pool"
-            )
-            win = [k for k in p["window_dimensions"] if k != 1] or [1]
-            st = [s for s in p["window_strides"] if s != 1]
-            return f"{kind} " + "×".join(map(str, win)) + (f"/{st[0]}" if st else "")
-        if prim == "dot_general":
-            return "dense" if not all(i.data for i in ins) else "dot"
-        if prim == "add" and sum(i.data for i in ins) == 2:
-            return "add"
-        return prim
+    def joins_window(self, eqn, rule, ins, data) -> bool:
+        """Does this op assemble a window: taps of one base still open, or being combined?"""
+        taps = [v.tap for v in data]
+        if not all(taps) or len({id(t.base) for t in taps}) != 1:
+            return False
+        assembling = any(v.is_open() for v in data) or len({t.keys for t in taps}) > 1
+        if not assembling:
+            return False
+        if id(taps[0].base) in self.windows:
+            return True
+        # a new window starts at a layer on taps (a conv's first tap), a per-tap weight, or
+        # a combination of two taps (a pooling window); a lone tap through an activation is
+        # a crop of the row it came from, not a window
+        weighted = eqn.primitive.name == "mul" and any(_is_param(v) for v in ins)
+        return rule.role == "layer" or weighted or len({t.keys for t in taps}) > 1
 
-    def tag(self, eqn: Any, ins: list[_Info]) -> str | None:
+    def account(self, row: _Row, ins) -> None:
+        """Parameters reach the row that uses them first."""
+        new = set()
+        for v in ins:
+            if not v.data:
+                new |= set(v.sources) - self.used
+        self.used |= new
+        row.params += sum(self.sources[s][0] for s in new if self.sources[s][1])
+        row.frozen += sum(self.sources[s][0] for s in new if not self.sources[s][1])
+
+    def output(self, row: _Row, eqn, axes, env, tap: Tap | None = None) -> None:
+        row.stamp += 1
+        outs = [(o, tuple(o.aval.shape)) for o in eqn.outvars]
+        for o, shape in outs:
+            env[o] = Value(shape, o.aval.dtype, _axes_for(shape, outs, axes), row=row,
+                            stamp=row.stamp, view=True, tap=tap)  # fmt: skip
+        row.end = env[eqn.outvars[0]]
+        if row.shown is None or row.end.spans_apart():
+            row.shown = row.end
+        self.current = row
+
+    def window_step(self, eqn, rule, ins, data, axes, env) -> None:
+        taps = [v.tap for v in data]
+        base = taps[0].base
+        row = self.windows.get(id(base))
+        if row is None:
+            row = _Row("", window=_Window(base, stride=taps[0].stride))
+            self.windows[id(base)] = row
+            self.rows.append(row)
+        w = row.window
+        keys = frozenset().union(*(t.keys for t in taps))
+        w.keys |= keys
         prim = eqn.primitive.name
-        if prim in _FREE:
-            return None
-        lit = [v.val for v in eqn.invars if isinstance(v, _jcore.Literal)]
-        params = any(not i.data and i.sources for i in ins)
-        if prim == "max" and lit and np.all(np.asarray(lit[0]) == 0):
+        weighted = any(_is_param(v) for v in ins)
+        if rule.role == "layer" and weighted:
+            w.macs += rule.cost(eqn, ins, "macs") * self.repeat
+            if prim == "dot_general":
+                (_, _), (lb, _) = eqn.params["dimension_numbers"]
+                w.groups = max(w.groups, math.prod(eqn.invars[0].aval.shape[a] for a in lb))
+        elif prim == "mul" and weighted:
+            w.macs += math.prod(eqn.outvars[0].aval.shape) * self.repeat
+        elif rule.role == "layer" or len({t.keys for t in taps}) > 1:
+            w.combine.append(prim)
+        self.account(row, ins)
+        single = all(t.single for t in taps) and len({t.keys for t in taps}) == 1
+        single = single and rule.role != "layer"  # a layer consumes the tap
+        if rule.role == "layer" and weighted:  # ... and a weighted one, all taps it was given
+            axes = tuple(tuple((n, None if sp == TAPS else sp) for n, sp in ax) for ax in axes)
+        self.output(row, eqn, axes, env, Tap(base, keys, single, taps[0].stride))
+
+    def layer_or_tag(self, eqn, rule, ins, data, axes, env) -> None:
+        cur = self.current
+        continues = (len(data) == 1 and cur is not None and data[0].row is cur
+                     and data[0].stamp == cur.stamp)  # fmt: skip
+        if rule.role != "layer" and continues:
+            tag = self.tag(eqn, ins)
+            if tag is not None and (not cur.tags or cur.tags[-1] != tag):
+                cur.tags.append(tag)
+            row = cur
+        else:
+            if rule.role == "layer":
+                row = _Row(rule.label(eqn, ins), list(rule.tags(eqn, ins)) if rule.tags else [])
+            elif eqn.primitive.name == "add" and len(data) == 2:
+                row = _Row("add")
+            else:  # a row that starts with an elementwise op: named by its tag
+                row = _Row("", tags=[self.tag(eqn, ins) or eqn.primitive.name])
+            self.rows.append(row)
+        self.account(row, ins)
+        row.flops += rule.cost(eqn, ins, self.convention) * self.repeat
+        self.output(row, eqn, axes, env)
+
+    @staticmethod
+    def tag(eqn, ins) -> str | None:
+        prim = eqn.primitive.name
+        consts = [v.const for v in ins if not v.data and v.const is not None]
+        params = any(_is_param(v) for v in ins)
+        if prim == "max" and consts and consts[0] == 0:
             return "relu"
         if prim in ("add", "sub", "mul", "div") and params:
             return {"add": "bias", "sub": "shift", "mul": "scale", "div": "scale"}[prim]
-        if prim in ("mul", "div") and lit:
-            return "mean"
+        if prim in ("mul", "div") and not params and any(not v.data for v in ins):
+            return "mean"  # by a constant (a pooling divisor)
         return {"logistic": "sigmoid"}.get(prim, prim)
 
-    def account(self, eqn: Any, ins: list[_Info], out: _Info) -> None:
-        prim = eqn.primitive.name
-        new = set()
-        for i in ins:
-            if not i.data:
-                new |= set(i.sources) - self.used
-        self.used |= new
-        trainable = sum(self.sources[s][0] for s in new if self.sources[s][1])
-        frozen = sum(self.sources[s][0] for s in new if not self.sources[s][1])
-        cost = self.cost(eqn, ins)
-        data = [i for i in ins if i.data]
-        layer = prim in ("conv_general_dilated", "dot_general") or prim in _POOL
-        layer = layer or prim in _REDUCE or prim == "concatenate"
-        cur = self.current
-        if not layer and cur is not None and len(data) == 1 and data[0] is cur["end"]:
-            tag = self.tag(eqn, ins)
-            if tag is not None and (not cur["tags"] or cur["tags"][-1] != tag):
-                cur["tags"].append(tag)
-        else:
-            cur = {"op": self.label(eqn, ins), "tags": [], "params": 0, "frozen": 0, "flops": 0}
-            tag = None if layer or cur["op"] == "add" else self.tag(eqn, ins)
-            if tag is not None:  # a row that starts with an elementwise op: name it by its tags
-                cur["op"], cur["tags"] = "", [tag]
-            self.rows.append(cur)
-            self.current = cur
-        cur["end"] = out
-        if prim not in _FREE or "shown" not in cur:
-            cur["shown"] = out
-        cur["params"] += trainable
-        cur["frozen"] += frozen
-        cur["flops"] += cost
+    # -- the table -----------------------------------------------------------------------------
+
+    def window_cost(self, row: _Row) -> int:
+        w, end = row.window, row.end
+        n_out, taps = math.prod(end.shape), max(len(w.keys), 1)
+        positions = math.prod(n for axis in end.axes for n, s in axis if isinstance(s, Span))
+        if w.macs:
+            c = w.macs // (n_out * taps) if w.macs % (n_out * taps) == 0 else w.macs // n_out
+            taps = taps if w.macs % (n_out * taps) == 0 else 1
+            return conv_cost(self.convention, n_out, c, taps, positions)
+        return 0 if self.convention == "macs" else n_out * (taps - 1)
 
     def finish(self) -> tuple[SummaryRow, ...]:
         rows = []
         for r in self.rows:
-            end, tags, op = r["shown"], list(r["tags"]), r["op"]
+            op, tags = r.label, list(r.tags)
+            flops = r.flops
+            if r.window is not None:
+                kernel, dilation = r.window.geometry()
+                op = geometry_label(r.window.kind(), kernel, r.window.stride, dilation,
+                                     r.window.groups)  # fmt: skip
+                flops += self.window_cost(r)
             if {"shift", "scale", "bias"} <= set(tags):
                 i = tags.index("shift")
                 tags = (
                     tags[:i] + ["bn"] + [t for t in tags[i:] if t not in ("shift", "scale", "bias")]
                 )
-            if "mean" in tags and (op == "reduce_sum" or op.startswith("sum_pool")):
-                op = "mean" if op == "reduce_sum" else "avg_pool" + op[len("sum_pool") :]
+            if "mean" in tags and (op.startswith("sum_pool") or op.endswith("sum_pool")
+                                   or op == "reduce_sum"):  # fmt: skip
+                op = {"reduce_sum": "mean"}.get(op, op.replace("sum_pool", "avg_pool"))
                 tags.remove("mean")
             if tags:
                 op = op + " +" + "+".join(tags) if op else "+".join(tags)
-            fields = [end.fields[a] for a in sorted(end.fields)]
+            shown = r.shown
+            fields = shown.spans()
             rows.append(
                 SummaryRow(
                     op=op,
-                    shape=end.shape,
-                    dtype=str(jnp.dtype(end.dtype)),
-                    receptive_field=tuple(f[2] - f[1] + 1 for f in fields) if fields else None,
-                    jump=tuple(f[0] for f in fields) if fields else None,
-                    start=tuple((f[1] + f[2]) / 2 for f in fields) if fields else None,
-                    params=r["params"],
-                    non_trainable=r["frozen"],
-                    flops=r["flops"],
-                    bytes=_prod(end.shape) * jnp.dtype(end.dtype).itemsize,
+                    shape=shown.shape,
+                    dtype=str(jnp.dtype(shown.dtype)),
+                    receptive_field=tuple(f.hi - f.lo + 1 for f in fields) if fields else None,
+                    jump=tuple(f.jump for f in fields) if fields else None,
+                    start=tuple((f.lo + f.hi) / 2 for f in fields) if fields else None,
+                    params=r.params,
+                    non_trainable=r.frozen,
+                    flops=flops,
+                    bytes=math.prod(shown.shape) * jnp.dtype(shown.dtype).itemsize,
                 )
             )
         return tuple(rows)
@@ -488,29 +533,37 @@ def summary(
 
     ``fn`` is traced with :func:`jax.make_jaxpr` on ``example_args`` (arrays or
     ``jax.ShapeDtypeStruct``, so nothing is computed or allocated). A dataflow over the jaxpr
-    variables, descending into ``jit`` / ``custom_jvp`` / ``custom_vjp`` calls, follows the
-    *data path* (the variables computed from ``example_args[data_argnum]``):
+    variables, descending into ``jit`` / ``checkpoint`` / ``custom_jvp`` / ``custom_vjp``
+    calls, follows the *data path* (the variables computed from ``example_args[data_argnum]``):
 
     * receptive field: each data variable carries, per spatial axis, the jump and the
       interval ``[lo, hi]`` of input pixels its first unit sees; a convolution or pooling
-      window composes as in :func:`dlref.shapes.receptive_field`, and where paths join (a residual
-      ``add``) the intervals are united — the largest field over paths, with misaligned
-      branches handled — so size ``= hi − lo + 1``;
-    * parameters: every other input array (and every closed-over constant) reaching the data
-      path — conv and dense weights, biases, BN scales and statistics — is counted once,
-      at the layer that uses it first; arrays in ``non_trainable_argnums`` are reported
-      apart;
-    * cost: ``conv_general_dilated`` and ``dot_general`` as in
-      :func:`dlref.shapes.conv_flops`; under ``"flops"`` and ``"seed"`` also pooling windows
-      (``K − 1`` per output), reductions,
-      and one operation per element of every other elementwise op (4 for ``logistic``);
-      under ``"macs"`` only the multiply–accumulates;
+      window composes as in :func:`dlref.shapes.receptive_field`, and where paths join (a
+      residual ``add``) the intervals are united — the largest field over paths, with
+      misaligned branches handled — so size ``= hi − lo + 1``;
+    * parameters: every other floating input array (and every floating constant closed over)
+      reaching the data path — conv and dense weights, biases, BN scales and statistics — is
+      counted once, at the layer that uses it first; arrays in ``non_trainable_argnums`` are
+      reported apart;
+    * cost: convolutions and ``dot_general`` as in :func:`dlref.shapes.conv_flops`; under
+      ``"flops"`` and ``"seed"`` also pooling windows (``K − 1`` per output, as
+      :func:`dlref.shapes.pool_flops`), reductions, and one operation per element of every
+      other elementwise op (4 for ``logistic``); under ``"macs"`` only the
+      multiply–accumulates;
     * rows: each convolution, dense layer, pooling window or reduction starts a row and the
       elementwise ops that continue its output (bias, BN, activation) join it; an op whose
       input is not the current row's output (a residual add) starts a new row.
 
-    ``"flops"`` equals XLA's ``cost_analysis()`` ``flops + transcendentals`` for such
-    networks, less XLA's saving on padding taps (see :func:`dlref.shapes.conv_flops`).
+    Every form of a convolution or pooling gives the same row: the primitive
+    (``lax.conv_general_dilated``, ``lax.reduce_window``, the kernels' ``dlref_conv``), a
+    loop over the window's taps (strided slices combined by ``+`` or ``max``:
+    :func:`dlref.conv` with ``impl="reference"``, :func:`dlref.max_pool`,
+    :func:`dlref.avg_pool`), or taps stacked and contracted (im2col). A ``reshape`` that
+    merges spatial axes (a flatten, im2col's patch matrix) keeps their fields, so splitting
+    them back restores them.
+
+    ``"flops"`` equals XLA's ``cost_analysis()`` ``flops + transcendentals`` for networks
+    of primitives, less XLA's saving on padding taps (see :func:`dlref.shapes.conv_flops`).
 
     Args:
       fn: any function of arrays (pytrees allowed); for a flax NNX model trace
@@ -542,7 +595,7 @@ def summary(
       (36, 1296, (3, 3))
     """
     op = "summary"
-    _check_convention(convention, op)
+    check_choice(convention, CONVENTIONS, "convention", op)
     if not example_args:
         raise ValueError(f"{op}: fn has no array inputs; pass example arguments")
     if not isinstance(data_argnum, int) or not 0 <= data_argnum < len(example_args):
@@ -559,23 +612,25 @@ def summary(
         )
     closed = jax.make_jaxpr(fn)(*example_args)
     jaxpr = closed.jaxpr
-    tracer = _Tracer(convention)
+    walker = _Walker(convention)
     env: dict = {}
     for cv in jaxpr.constvars:
-        env[cv] = tracer.new_source(cv.aval)
+        env[cv] = walker.source(cv.aval)
     invars = iter(jaxpr.invars)
     for argnum, leaves in enumerate(leaves_per_arg):
         for _ in leaves:
             v = next(invars)
+            shape = tuple(v.aval.shape)
             if argnum == data_argnum:
-                nd = len(v.aval.shape)
-                axes = range(1, nd - 1) if spatial_axes is None else spatial_axes
-                fields = {a: (1, 0, 0) for a in axes}
-                env[v] = _Info(True, fields, frozenset(), tuple(v.aval.shape), v.aval.dtype)
+                spatial = range(1, len(shape) - 1) if spatial_axes is None else spatial_axes
+                axes = tuple(
+                    ((n, Span(1, 0, 0) if a in spatial else None),) for a, n in enumerate(shape)
+                )
+                env[v] = Value(shape, v.aval.dtype, axes)
             else:
-                env[v] = tracer.new_source(v.aval, argnum not in non_trainable_argnums)
-    tracer.run(jaxpr, env)
-    rows = tracer.finish()
+                env[v] = walker.source(v.aval, argnum not in non_trainable_argnums)
+    walker.run(jaxpr, env)
+    rows = walker.finish()
     spatial = [r for r in rows if r.receptive_field is not None]
     totals = SummaryTotals(
         params=sum(r.params for r in rows),

@@ -4,7 +4,9 @@ Flax NNX modules, channels-last (inputs ``(N, H, W, C)``), defined layer for lay
 torchvision defines them (``torchvision.models.alexnet``, ``vgg16``, ``resnet18``,
 ``resnet50``), so their trainable parameter counts equal torchvision's
 ``sum(p.numel() for p in model.parameters())``. LeNet-5 has no torchvision definition; ours is
-stated on :class:`LeNet5`.
+stated on :class:`LeNet5`. Pooling is dlref's own (:func:`dlref.max_pool` is PyTorch's
+``MaxPool2d``), so ``dlref summary`` also shows how :func:`dlref.summary` reads a pooling
+written as a loop over its window's taps.
 
 Models are built abstractly (``nnx.eval_shape``) for counting and :func:`model_summary`, so
 VGG-16's 138 million parameters are never allocated.
@@ -23,6 +25,7 @@ from flax import nnx
 from jax import lax
 
 from dlref.model_summary import summary
+from dlref.pooling import avg_pool, global_avg_pool, max_pool
 
 # torchvision's BatchNorm2d: momentum 0.1 on the new batch = flax momentum 0.9 on the old value.
 _BN = dict(use_running_average=True, momentum=0.9, epsilon=1e-5)
@@ -30,24 +33,6 @@ _BN = dict(use_running_average=True, momentum=0.9, epsilon=1e-5)
 
 def _pad(p: int) -> tuple[tuple[int, int], tuple[int, int]]:
     return ((p, p), (p, p))
-
-
-def _max_pool(x: jax.Array, window: int, stride: int, padding: int = 0) -> jax.Array:
-    """``nn.MaxPool2d(window, stride, padding)`` on NHWC (pads with −inf)."""
-    return lax.reduce_window(
-        x,
-        -jnp.inf,
-        lax.max,
-        (1, window, window, 1),
-        (1, stride, stride, 1),
-        ((0, 0), (padding, padding), (padding, padding), (0, 0)),
-    )
-
-
-def _avg_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
-    """``nn.AvgPool2d(window, stride)`` (no padding) on NHWC."""
-    s = lax.reduce_window(x, 0.0, lax.add, (1, window, window, 1), (1, stride, stride, 1), "VALID")
-    return s / (window * window)
 
 
 def adaptive_avg_pool(x: jax.Array, out: tuple[int, int]) -> jax.Array:
@@ -108,8 +93,8 @@ class LeNet5(nnx.Module):
         self.out = nnx.Linear(84, 10, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = _avg_pool(jnp.tanh(self.c1(x)), 2, 2)
-        x = _avg_pool(jnp.tanh(self.c3(x)), 2, 2)
+        x = avg_pool(jnp.tanh(self.c1(x)), 2)
+        x = avg_pool(jnp.tanh(self.c3(x)), 2)
         x = jnp.tanh(self.c5(x)).reshape(x.shape[0], -1)
         return self.out(jnp.tanh(self.f6(x)))
 
@@ -132,7 +117,7 @@ class AlexNet(nnx.Module):
         for i, conv in enumerate(self.convs):
             x = jax.nn.relu(conv(x))
             if i in (0, 1, 4):
-                x = _max_pool(x, 3, 2)
+                x = max_pool(x, 3, stride=2)
         x = adaptive_avg_pool(x, (6, 6)).reshape(x.shape[0], -1)
         x = jax.nn.relu(self.fc1(self.dropout(x)))
         x = jax.nn.relu(self.fc2(self.dropout(x)))
@@ -160,7 +145,7 @@ class VGG16(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         convs = iter(self.convs)
         for v in _VGG16:
-            x = _max_pool(x, 2, 2) if v == "M" else jax.nn.relu(next(convs)(x))
+            x = max_pool(x, 2) if v == "M" else jax.nn.relu(next(convs)(x))
         x = adaptive_avg_pool(x, (7, 7)).reshape(x.shape[0], -1)
         x = self.dropout(jax.nn.relu(self.fc1(x)))
         x = self.dropout(jax.nn.relu(self.fc2(x)))
@@ -237,10 +222,10 @@ class ResNet(nnx.Module):
         self.fc = nnx.Linear(c, num_classes, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = _max_pool(jax.nn.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        x = max_pool(jax.nn.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
         for b in self.blocks:
             x = b(x)
-        return self.fc(jnp.mean(x, axis=(1, 2)))
+        return self.fc(global_avg_pool(x))
 
 
 # name -> (constructor, input shape (H, W, C) without the batch)

@@ -8,7 +8,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
+from dlref.pooling import (
+    avg_pool,
+    avg_pool_backward,
+    global_avg_pool,
+    global_max_pool,
+    max_pool,
+    max_pool_backward,
+)
 from dlref.verify import Case
 
 
@@ -93,5 +100,52 @@ CASES = [
         global_avg_pool,
         lambda x: jnp.mean(x, axis=(1, 2)),
         _normal((3, 5, 4, 6)),
+    ),
+]
+
+
+def _lax_max_vjp(x, ct):
+    """``jax.vjp`` of ``lax.reduce_window(max)`` (3×3/2, padding 1), applied to ``ct``."""
+    f = functools.partial(_lax_max, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1)))
+    return jax.vjp(f, x)[1](ct)[0]
+
+
+def _lax_avg_vjp(x, ct):
+    """``jax.vjp`` of the lax average (3×3/2, padding 1, padding not counted) on ``ct``."""
+    f = functools.partial(
+        _lax_avg, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1)), count_include_pad=False
+    )
+    return jax.vjp(f, x)[1](ct)[0]
+
+
+def _x_and_ct(x_shape, ct_shape):
+    def make(key):
+        kx, kc = jax.random.split(key)
+        return (
+            jax.random.normal(kx, x_shape, "float64"),
+            jax.random.normal(kc, ct_shape, "float64"),
+        )
+
+    return make
+
+
+CASES += [
+    Case(
+        "pooling.max_pool_backward (2-D, overlapping, padded)",
+        "jax.vjp(lax.reduce_window(max))",
+        functools.partial(max_pool_backward, window=3, stride=2, padding=1),
+        _lax_max_vjp,
+        _x_and_ct((2, 9, 8, 3), (2, 5, 4, 3)),
+        argnums=(1,),
+    ),
+    Case(
+        "pooling.avg_pool_backward (2-D, count_include_pad=False)",
+        "jax.vjp(lax.reduce_window(add) / reduce_window(ones))",
+        functools.partial(
+            avg_pool_backward, window=3, stride=2, padding=1, count_include_pad=False
+        ),
+        _lax_avg_vjp,
+        _x_and_ct((2, 9, 8, 3), (2, 5, 4, 3)),
+        argnums=(1,),
     ),
 ]
