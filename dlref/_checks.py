@@ -285,13 +285,16 @@ def check_key(key: Any, op: str, name: str = "key") -> None:
       TypeError: ``key`` is not a key.
       ValueError: ``key`` is an array of several keys.
     """
-    dtype = getattr(key, "dtype", None)
-    shape = getattr(key, "shape", None)
-    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    if not isinstance(key, jax.Array | np.ndarray):
+        raise TypeError(
+            f"{op}: {name} must be a jax.random key (jax.random.key(seed)), got {_describe(key)}"
+        )
+    dtype, shape = key.dtype, key.shape
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
         if shape != ():
             raise ValueError(f"{op}: {name} must be a single key, got {_describe(key)}")
         return
-    if dtype == np.uint32 and shape == (2,) and isinstance(key, jax.Array | np.ndarray):
+    if dtype == np.uint32 and shape == (2,):
         return
     raise TypeError(
         f"{op}: {name} must be a jax.random key (jax.random.key(seed)), got {_describe(key)}"

@@ -40,7 +40,8 @@ def check_image(
         rank = image.ndim
     else:
         rank = check_rank(image, ranks, name, op)
-    if image.dtype.kind in "OSUmM":  # objects, strings, times: jnp cannot even name the dtype
+    # objects, strings, times: jnp cannot even name such a dtype
+    if isinstance(image, np.ndarray) and image.dtype.kind in "OSUmM":
         raise TypeError(f"{op}: {name} must have a floating dtype, got {image.dtype}")
     check_floating(image, name, op)
     if channels is not None and image.shape[-1] != channels:

@@ -422,13 +422,24 @@ def _check_data(data: Any, name: str, op: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _output_shape(graphdef: Any, state: tuple, x: np.ndarray, name: str, op: str) -> tuple:
-    """The model's output shape on the first two examples of ``x`` (abstractly: no FLOPs)."""
+def _check_against_model(
+    graphdef: Any, state: tuple, loss: Any, loss_fn: Callable, data: tuple, name: str, op: str
+) -> None:
+    """Trace (``jax.eval_shape``: no FLOPs) the model on the first two examples, check the
+    targets against its outputs, then trace the loss: a model or loss that fails, targets that
+    do not fit, or a loss that is not a scalar raise here, before any step runs."""
+    x, y = data
     try:
         out = jax.eval_shape(lambda p, r, xb: nnx.merge(graphdef, p, r)(xb), *state, x[:2])
     except (TypeError, ValueError) as e:
         raise ValueError(f"{op}: the model does not accept {name} x of shape {x.shape}: {e}") from e
-    return tuple(out.shape)
+    _check_targets(tuple(out.shape), y, loss, name, op)
+    try:
+        value = jax.eval_shape(loss_fn, out, y[:2])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{op}: the loss fails on the outputs and {name} y: {e}") from e
+    if getattr(value, "shape", None) != ():
+        raise ValueError(f"{op}: the loss must return a scalar, got {value}")
 
 
 def _check_targets(out_shape: tuple, y: np.ndarray, loss: Any, name: str, op: str) -> None:
@@ -596,7 +607,7 @@ def evaluate(
     x, y = _check_data(data, "data", op)
     model.eval()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    _check_targets(_output_shape(graphdef, (params, rest), x, "data", op), y, loss, "data", op)
+    _check_against_model(graphdef, (params, rest), loss, loss_fn, (x, y), "data", op)
     value, correct = _eval_step(graphdef, loss_fn, params, rest, jnp.asarray(x), jnp.asarray(y))
     return {"loss": float(value), "accuracy": float(correct) / len(y)}
 
@@ -723,12 +734,14 @@ def fit(
     eval_graphdef = nnx.graphdef(model)
     model.train()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    out_shape = _output_shape(eval_graphdef, (params, rest), x_train, "train", op)
-    _check_targets(out_shape, y_train, loss, "train", op)
+    _check_against_model(
+        eval_graphdef, (params, rest), loss, loss_fn, (x_train, y_train), "train", op
+    )
     if val is not None:
         x_val, y_val = _check_data(val, "val", op)
-        val_shape = _output_shape(eval_graphdef, (params, rest), x_val, "val", op)
-        _check_targets(val_shape, y_val, loss, "val", op)
+        _check_against_model(
+            eval_graphdef, (params, rest), loss, loss_fn, (x_val, y_val), "val", op
+        )
 
     # -- set-up: shardings, optimizer state, the compiled steps
     batch_sharding = replicated = None

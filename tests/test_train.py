@@ -278,6 +278,16 @@ def test_fit_refuses_what_it_used_to_train_on_silently(digits):
         (TypeError, r"fit: progress must be a bool", lambda: fit(m, opt, (x, y), progress="no")),
         (
             ValueError,
+            r"fit: the loss must return a scalar",
+            lambda: fit(m, opt, (x, y), loss=lambda out, t: out, batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: the loss fails on the outputs and train y: ",
+            lambda: fit(m, opt, (x, y), loss=lambda out, t: out @ np.ones(3), batch_size=32),
+        ),
+        (
+            ValueError,
             r"evaluate: data labels must lie in \[0, 10\)",
             lambda: evaluate(m, (x, y + 1)),
         ),
