@@ -591,7 +591,7 @@ def evaluate(
     Raises:
       ValueError: an unknown loss name; ``x`` and ``y`` of different lengths or empty; labels
         outside ``[0, C)`` or targets that do not fit the model's outputs; an ``x`` the model
-        does not accept.
+        does not accept; a loss that fails on the outputs or is not a scalar.
       TypeError: ``model`` not an NNX module, ``data`` not a pair of numeric arrays, ``loss``
         neither a name nor a callable.
 
@@ -686,7 +686,8 @@ def fit(
         training set size or not divisible by the devices of ``mesh``; negative or non-finite
         penalties or ``clip_norm``; ``x`` and ``y`` of different lengths; labels outside
         ``[0, C)`` or targets that do not fit the outputs; an ``x`` the model does not accept;
-        ``early_stopping``/``checkpoint`` without ``val``.
+        a loss that fails on the outputs or is not a scalar; ``early_stopping``/``checkpoint``
+        without ``val``.
       TypeError: ``model`` not an NNX module, ``optimizer`` not an optax transformation,
         data not pairs of numeric arrays, a non-int ``epochs``/``batch_size``/``seed``, a
         non-bool flag, ``early_stopping``/``mesh``/``checkpoint`` of the wrong type.
