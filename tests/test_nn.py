@@ -260,22 +260,23 @@ def test_scan_rnn_errors():
 
 def _abstract(make):
     """A module built abstractly (``nnx.eval_shape``: no initialiser compiled or run), enough
-    for the input checks that run before any parameter is used."""
+    for the input checks that run before any parameter is used. ``make`` creates its own
+    ``nnx.Rngs``: one from outside cannot be advanced inside the trace."""
     return nnx.eval_shape(make)
 
 
 def test_module_errors():
     rngs = nnx.Rngs(0)
     with pytest.raises(ValueError, match=r"MLP: input features must equal in_features=64"):
-        _abstract(lambda: MLP(64, [8], 10, rngs=rngs))(jnp.zeros((2, 7, 7)))
+        _abstract(lambda: MLP(64, [8], 10, rngs=nnx.Rngs(0)))(jnp.zeros((2, 7, 7)))
     with pytest.raises(ValueError, match="MLP: activation must be one of"):
         MLP(4, [8], 2, activation="gelu", rngs=rngs)
     with pytest.raises(ValueError, match=r"LSTM: input features xs.shape\[-1\] must equal"):
-        _abstract(lambda: LSTM(8, 4, rngs=rngs))(jnp.zeros((2, 5, 3)))
+        _abstract(lambda: LSTM(8, 4, rngs=nnx.Rngs(0)))(jnp.zeros((2, 5, 3)))
     with pytest.raises(ValueError, match=r"RNN: xs \(batch, time, features\) must have rank 3"):
-        _abstract(lambda: RNN(8, 4, rngs=rngs))(jnp.zeros((5, 8)))
+        _abstract(lambda: RNN(8, 4, rngs=nnx.Rngs(0)))(jnp.zeros((5, 8)))
     with pytest.raises(ValueError, match=r"CNN: input must have shape \(N, \*\(8, 8, 1\)\)"):
-        _abstract(lambda: CNN(1, 10, rngs=rngs))(jnp.zeros((2, 6, 6, 1)))
+        _abstract(lambda: CNN(1, 10, rngs=nnx.Rngs(0)))(jnp.zeros((2, 6, 6, 1)))
 
 
 def test_mismatched_batches_are_refused_up_front():
@@ -341,7 +342,7 @@ def test_module_arguments_are_checked_at_construction():
         (
             ValueError,
             r"RNN: xs must hold at least one time step",
-            lambda: _abstract(lambda: RNN(3, 2, rngs=rngs))(jnp.zeros((2, 0, 3))),
+            lambda: _abstract(lambda: RNN(3, 2, rngs=nnx.Rngs(0)))(jnp.zeros((2, 0, 3))),
         ),
         (
             ValueError,
