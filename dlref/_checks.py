@@ -265,3 +265,89 @@ def check_choice(value: Any, choices: Sequence[Any], name: str, op: str) -> None
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{op}: {name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def _describe(value: Any) -> str:
+    """A short description of ``value`` for a message: arrays by type, dtype and shape."""
+    if isinstance(value, jax.Array | np.ndarray):
+        return f"{type(value).__name__} of dtype {value.dtype} and shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_key(key: Any, op: str, name: str = "key") -> None:
+    """Raise unless ``key`` is one ``jax.random`` key.
+
+    Accepted: a typed key of shape ``()`` (``jax.random.key(seed)``, traced or not) and a raw
+    ``uint32`` key of shape ``(2,)`` (``jax.random.PRNGKey(seed)``).
+
+    Raises:
+      TypeError: ``key`` is not a key.
+      ValueError: ``key`` is an array of several keys.
+    """
+    if not isinstance(key, jax.Array | np.ndarray):
+        raise TypeError(
+            f"{op}: {name} must be a jax.random key (jax.random.key(seed)), got {_describe(key)}"
+        )
+    dtype, shape = key.dtype, key.shape
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if shape != ():
+            raise ValueError(f"{op}: {name} must be a single key, got {_describe(key)}")
+        return
+    if dtype == np.uint32 and shape == (2,):
+        return
+    raise TypeError(
+        f"{op}: {name} must be a jax.random key (jax.random.key(seed)), got {_describe(key)}"
+    )
+
+
+def check_real(
+    value: Any,
+    name: str,
+    op: str,
+    *,
+    shapes: Sequence[tuple[int, ...]] = ((),),
+    finite: bool = False,
+) -> None:
+    """Raise unless ``value`` is a real number, or a real array whose shape is in ``shapes``.
+
+    Python, NumPy and JAX numbers and arrays of an integer or floating dtype pass (traced
+    ones too); ``bool``, strings, ``None``, complex numbers and objects do not. With
+    ``finite=True`` a concrete NaN or infinity is refused (a traced value is not looked at).
+
+    Raises:
+      TypeError: ``value`` is not a real number or array.
+      ValueError: its shape is not one of ``shapes``, or (``finite``) it is NaN or infinite.
+    """
+    want = " or ".join("a scalar" if s == () else f"shape {s}" for s in shapes)
+    if value is None or isinstance(value, bool | np.bool_ | str | bytes):
+        raise TypeError(f"{op}: {name} must be a real number ({want}), got {_describe(value)}")
+    if isinstance(value, jax.Array):
+        dtype, shape = value.dtype, value.shape
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{op}: {name} must be a real number ({want}), got {_describe(value)}"
+            ) from e
+        dtype, shape = arr.dtype, arr.shape
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"{op}: {name} must be a real number ({want}), got {_describe(value)}")
+    if tuple(shape) not in {tuple(s) for s in shapes}:
+        raise ValueError(f"{op}: {name} must be {want}, got {_describe(value)}")
+    if finite and not isinstance(value, jax.core.Tracer):
+        if not np.all(np.isfinite(np.asarray(value, np.float64))):
+            raise ValueError(f"{op}: {name} must be finite, got {value!r}")
+
+
+def check_nonnegative(value: Any, name: str, op: str, *, upper: float = float("inf")) -> None:
+    """Raise unless ``value`` is a finite real scalar in ``[0, upper]`` (traced: type and
+    shape only).
+
+    Raises:
+      TypeError: ``value`` is not a real number.
+      ValueError: ``value`` is not a scalar, is NaN or infinite, or lies outside ``[0, upper]``.
+    """
+    check_real(value, name, op, finite=True)
+    check_in_range(value, 0.0, upper, name, op)

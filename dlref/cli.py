@@ -33,13 +33,8 @@ def _delegate(name: str):
     module_name = SUBCOMMANDS[name][0]
 
     def run(args: argparse.Namespace) -> int:
-        try:
-            module = importlib.import_module(module_name)
-            entry = module.cli_main
-        except (ModuleNotFoundError, AttributeError):
-            print(f"dlref {name}: not yet available", file=sys.stderr)
-            return 2
-        return entry(args.rest)
+        # An ImportError here is a broken install, not a missing feature: let it surface.
+        return importlib.import_module(module_name).cli_main(args.rest)
 
     return run
 

@@ -23,12 +23,24 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax import lax
 
-from dlref._checks import as_tuple, check_choice, check_floating, check_rank
+from dlref._checks import (
+    as_tuple,
+    check_bool,
+    check_choice,
+    check_floating,
+    check_in_range,
+    check_int,
+    check_nonnegative,
+    check_rank,
+    check_real,
+    normalize_padding,
+)
 from dlref.activations import relu, sigmoid, tanh
-from dlref.convolution import conv
+from dlref.convolution import IMPLS, conv
 from dlref.norm import BatchNormState, batch_norm
 from dlref.pooling import max_pool
 from dlref.regularize import dropout
@@ -52,12 +64,29 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
+def _check_arrays(op: str, named: dict[str, Any]) -> None:
+    """Raise ``TypeError`` unless every value is a JAX or NumPy array."""
+    for name, value in named.items():
+        if not isinstance(value, jax.Array | np.ndarray):
+            raise TypeError(
+                f"{op}: {name} must be a JAX or NumPy array, got {type(value).__name__}"
+            )
+
+
 def _check_cell(op: str, params: Any, h: Any, x: Any, gates: int) -> int:
     """Validate a cell's parameter dict against ``h`` and ``x``; return the hidden size H."""
-    if not isinstance(params, dict) or not {"w_ih", "w_hh", "b"} <= set(params):
-        got = sorted(params) if isinstance(params, dict) else type(params).__name__
-        raise ValueError(f"{op}: params must be a dict with keys 'w_ih', 'w_hh', 'b', got {got}")
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"{op}: params must be a dict with keys 'w_ih', 'w_hh', 'b', got "
+            f"{type(params).__name__}"
+        )
+    if not {"w_ih", "w_hh", "b"} <= set(params):
+        raise ValueError(
+            f"{op}: params must be a dict with keys 'w_ih', 'w_hh', 'b', got {sorted(params)}"
+        )
     w_ih, w_hh, b = params["w_ih"], params["w_hh"], params["b"]
+    _check_arrays(op, {"params['w_ih']": w_ih, "params['w_hh']": w_hh, "params['b']": b, "h": h})
+    _check_arrays(op, {"x": x})
     check_rank(w_ih, 2, "params['w_ih']", op)
     check_rank(w_hh, 2, "params['w_hh']", op)
     check_rank(b, 1, "params['b']", op)
@@ -79,6 +108,16 @@ def _check_cell(op: str, params: Any, h: Any, x: Any, gates: int) -> int:
             f"{op}: hidden state h.shape[-1] must equal H={hidden}, got h of shape {jnp.shape(h)}"
         )
     check_floating(x, "x", op)
+    check_floating(h, "h", op)
+    for name in ("w_ih", "w_hh", "b"):
+        check_floating(params[name], f"params[{name!r}]", op)
+    try:
+        jnp.broadcast_shapes(jnp.shape(x)[:-1], jnp.shape(h)[:-1])
+    except ValueError:
+        raise ValueError(
+            f"{op}: the batch dims of x {jnp.shape(x)[:-1]} and h {jnp.shape(h)[:-1]} must "
+            f"broadcast, got x of shape {jnp.shape(x)} and h of shape {jnp.shape(h)}"
+        ) from None
     return hidden
 
 
@@ -100,9 +139,10 @@ def rnn_cell(params: dict, h: jax.Array, x: jax.Array) -> jax.Array:
       The new hidden state ``h'``, ``(..., H)``.
 
     Raises:
-      ValueError: if ``params`` lacks a key or has inconsistent shapes, or if ``x.shape[-1]``
-        is not ``I`` or ``h.shape[-1]`` is not ``H``.
-      TypeError: if ``x`` is not floating point.
+      ValueError: if ``params`` lacks a key or has inconsistent shapes, if ``x.shape[-1]``
+        is not ``I`` or ``h.shape[-1]`` is not ``H``, or if their batch dims do not
+        broadcast.
+      TypeError: if ``x``, ``h`` or a parameter is not floating point.
 
     Example:
       >>> p = {"w_ih": jnp.ones((1, 1)), "w_hh": jnp.ones((1, 1)), "b": jnp.zeros(1)}
@@ -150,8 +190,9 @@ def lstm_cell(
 
     Raises:
       ValueError: if ``params`` lacks a key or has inconsistent shapes, if ``carry`` is not a
-        pair, or if ``x.shape[-1]`` is not ``I`` or ``h.shape[-1]`` is not ``H``.
-      TypeError: if ``x`` is not floating point.
+        pair, if ``x.shape[-1]`` is not ``I`` or ``h.shape[-1]`` is not ``H``, or if their
+        batch dims do not broadcast.
+      TypeError: if ``x``, ``h``, ``c`` or a parameter is not floating point.
 
     Example:
       >>> p = {"w_ih": jnp.zeros((1, 4)), "w_hh": jnp.zeros((1, 4)), "b": jnp.zeros(4)}
@@ -171,6 +212,7 @@ def lstm_cell(
         raise ValueError(
             f"lstm_cell: h and c must have the same shape, got {jnp.shape(h)} and {jnp.shape(c)}"
         )
+    check_floating(c, "c", "lstm_cell")
     z = x @ params["w_ih"] + h @ params["w_hh"] + params["b"]
     zi, zf, zg, zo = (z[..., k * hidden : (k + 1) * hidden] for k in range(4))
     c_new = jax.nn.sigmoid(zf) * c + jax.nn.sigmoid(zi) * jnp.tanh(zg)
@@ -208,8 +250,10 @@ def scan_rnn(
       ``time_major``; ``(T, H)`` for unbatched input).
 
     Raises:
-      ValueError: if ``xs`` is not of rank 2 or 3 (and whatever ``cell`` raises for
-        mismatched sizes, e.g. the wrong number of input features).
+      ValueError: if ``xs`` is not of rank 2 or 3, or if one step of ``cell`` does not map
+        the carry to a carry of the same shapes and dtypes (e.g. a batch of ``xs`` that is not
+        the carry's); and whatever ``cell`` raises for mismatched sizes.
+      TypeError: if ``cell`` is not callable, ``xs`` not floating or ``time_major`` not a bool.
 
     Example:
       >>> p = {"w_ih": jnp.ones((1, 1)), "w_hh": jnp.zeros((1, 1)), "b": jnp.zeros(1)}
@@ -220,8 +264,15 @@ def scan_rnn(
     References:
       Goodfellow, Bengio & Courville, *Deep Learning*, ch. 10 (MIT Press, 2016).
     """
-    ndim = check_rank(xs, (2, 3), "xs (time, features) or (batch, time, features)", "scan_rnn")
+    op = "scan_rnn"
+    if not callable(cell):
+        raise TypeError(f"{op}: cell must be a callable cell(params, carry, x), got {cell!r}")
+    _check_arrays(op, {"xs": xs})
+    ndim = check_rank(xs, (2, 3), "xs (time, features) or (batch, time, features)", op)
+    check_floating(xs, "xs", op)
+    check_bool(time_major, "time_major", op)
     seq = xs if (ndim == 2 or time_major) else jnp.swapaxes(xs, 0, 1)
+    _check_step(op, cell, params, carry, seq[0] if seq.shape[0] else seq.sum(0))
 
     def step(state, x_t):
         new = cell(params, state, x_t)
@@ -232,6 +283,34 @@ def scan_rnn(
     if ndim == 3 and not time_major:
         ys = jnp.swapaxes(ys, 0, 1)
     return final, ys
+
+
+def _check_step(op: str, cell: Callable, params: Any, carry: Any, x_t: Any) -> None:
+    """Raise unless one step of ``cell`` maps ``carry`` to a carry of the same structure,
+    shapes and dtypes (what ``lax.scan`` needs), checked abstractly with ``jax.eval_shape``;
+    what the cell raises is raised again under this function's name."""
+    leaves = jax.tree.leaves(carry)
+    if not leaves or not all(isinstance(a, jax.Array | np.ndarray) for a in leaves):
+        raise TypeError(f"{op}: carry must be an array or a tuple of arrays, got {carry!r:.80}")
+    try:
+        new = jax.eval_shape(lambda c, x: cell(params, c, x), carry, x_t)
+    except (TypeError, ValueError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"{op}: the cell fails on one step: {e}") from e
+
+    def spec(tree):
+        return jax.tree.map(lambda a: (tuple(jnp.shape(a)), jnp.result_type(a)), tree)
+
+    try:
+        same = jax.tree.structure(new) == jax.tree.structure(carry) and spec(new) == spec(carry)
+    except TypeError:
+        same = False
+    if not same:
+        raise ValueError(
+            f"{op}: one step must map the carry to a carry of the same shapes and dtypes, got "
+            f"{spec(carry)} -> {spec(new)} (is the batch of xs, {jnp.shape(x_t)[:-1]}, the "
+            f"carry's?)"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,8 +325,28 @@ _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def _activation(name: str, op: str) -> Callable[[jax.Array], jax.Array]:
+    if not isinstance(name, str):
+        raise TypeError(f"{op}: activation must be one of {tuple(_ACTIVATIONS)}, got {name!r}")
     check_choice(name, tuple(_ACTIVATIONS), "activation", op)
     return _ACTIVATIONS[name]
+
+
+def _check_rngs(rngs: Any, op: str) -> None:
+    if not isinstance(rngs, nnx.Rngs):
+        raise TypeError(f"{op}: rngs must be an nnx.Rngs, got {type(rngs).__name__}")
+
+
+def _check_rate(rate: Any, name: str, op: str) -> None:
+    """A dropout rate: a real number in ``[0, 1)``."""
+    check_real(rate, name, op)
+    check_in_range(rate, 0.0, 1.0, name, op, hi_closed=False)
+
+
+def _check_widths(widths: Any, name: str, op: str) -> tuple[int, ...]:
+    """A sequence of layer widths, each an int >= 1."""
+    if not isinstance(widths, Sequence) or isinstance(widths, str):
+        raise TypeError(f"{op}: {name} must be a sequence of ints, got {widths!r}")
+    return tuple(check_int(w, name, op, minimum=1) for w in widths)
 
 
 class Conv(nnx.Module):
@@ -269,6 +368,11 @@ class Conv(nnx.Module):
 
     Returns:
       A module mapping ``(N, H, W, C_in)`` to ``(N, H', W', C_out)``.
+
+    Raises:
+      ValueError: a size or stride below 1, a bad ``padding``, an unknown ``impl``.
+      TypeError: a size that is not an int, ``use_bias`` not a bool, ``rngs`` not an
+        ``nnx.Rngs``.
     """
 
     def __init__(
@@ -283,7 +387,18 @@ class Conv(nnx.Module):
         impl: str = "xla",
         rngs: nnx.Rngs,
     ):
-        kh, kw = as_tuple(kernel_size, 2, "kernel_size", "Conv", minimum=1)
+        op = "Conv"
+        in_features = check_int(in_features, "in_features", op, minimum=1)
+        out_features = check_int(out_features, "out_features", op, minimum=1)
+        kh, kw = as_tuple(kernel_size, 2, "kernel_size", op, minimum=1)
+        as_tuple(stride, 2, "stride", op, minimum=1)
+        if not (isinstance(padding, str) and padding.upper() in ("SAME", "VALID")):
+            normalize_padding(padding, 2, op)
+        check_bool(use_bias, "use_bias", op)
+        if not isinstance(impl, str):
+            raise TypeError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
+        check_choice(impl, IMPLS, "impl", op)
+        _check_rngs(rngs, op)
         shape = (kh, kw, in_features, out_features)
         self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), shape))
         self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
@@ -318,6 +433,12 @@ class BatchNorm(nnx.Module):
 
     Returns:
       A module mapping ``(..., C)`` to the same shape.
+
+    Raises:
+      ValueError: ``num_features < 1``, ``momentum`` outside ``[0, 1]``, ``eps`` not
+        positive and finite; (on call) an input whose last axis is not ``num_features``.
+      TypeError: ``num_features`` not an int, ``use_running_average`` not a bool; (on call) a
+        non-floating input.
     """
 
     def __init__(
@@ -330,6 +451,12 @@ class BatchNorm(nnx.Module):
         rngs: nnx.Rngs | None = None,
     ):
         del rngs
+        op = "BatchNorm"
+        num_features = check_int(num_features, "num_features", op, minimum=1)
+        check_nonnegative(momentum, "momentum", op, upper=1.0)
+        check_real(eps, "eps", op, finite=True)
+        check_in_range(eps, 0.0, float("inf"), "eps", op, lo_closed=False)
+        check_bool(use_running_average, "use_running_average", op)
         self.scale = nnx.Param(jnp.ones((num_features,)))
         self.bias = nnx.Param(jnp.zeros((num_features,)))
         self.mean = nnx.BatchStat(jnp.zeros((num_features,)))
@@ -344,6 +471,13 @@ class BatchNorm(nnx.Module):
         return BatchNormState(self.mean[...], self.var[...])
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        _check_arrays("BatchNorm", {"x": x})
+        check_floating(x, "x", "BatchNorm")
+        if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != self.scale.shape[0]:
+            raise ValueError(
+                f"BatchNorm: the last axis of x must hold num_features={self.scale.shape[0]} "
+                f"features, got x of shape {jnp.shape(x)}"
+            )
         train = not self.use_running_average
         y, new = batch_norm(
             x,
@@ -375,9 +509,17 @@ class Dropout(nnx.Module):
 
     Returns:
       A module mapping ``x`` to an array of the same shape.
+
+    Raises:
+      ValueError: ``rate`` outside ``[0, 1)``.
+      TypeError: ``rate`` not a number, ``deterministic`` not a bool, ``rngs`` not an
+        ``nnx.Rngs``.
     """
 
     def __init__(self, rate: float, *, deterministic: bool = False, rngs: nnx.Rngs):
+        _check_rate(rate, "rate", "Dropout")
+        check_bool(deterministic, "deterministic", "Dropout")
+        _check_rngs(rngs, "Dropout")
         self.rate = rate
         self.deterministic = deterministic
         self.rngs = rngs["dropout"].fork()
@@ -389,7 +531,9 @@ class Dropout(nnx.Module):
 
 
 def _flatten(x: jax.Array, in_features: int, op: str) -> jax.Array:
+    _check_arrays(op, {"x": x})
     check_rank(x, tuple(range(2, 6)), "x (batch, ...features)", op)
+    check_floating(x, "x", op)
     n = 1
     for d in x.shape[1:]:
         n *= d
@@ -425,8 +569,10 @@ class MLP(nnx.Module):
       A module mapping ``(N, ...)`` to logits ``(N, out_features)``.
 
     Raises:
-      ValueError: for an unknown activation, or (on call) an input whose per-example size is
-        not ``in_features``.
+      ValueError: a size below 1, an unknown activation, ``dropout`` outside ``[0, 1)``, or
+        (on call) an input whose per-example size is not ``in_features``.
+      TypeError: a size that is not an int, a flag that is not a bool, ``rngs`` not an
+        ``nnx.Rngs``; (on call) a non-floating input.
     """
 
     def __init__(
@@ -441,9 +587,16 @@ class MLP(nnx.Module):
         residual: bool = False,
         rngs: nnx.Rngs,
     ):
+        op = "MLP"
+        in_features = check_int(in_features, "in_features", op, minimum=1)
+        hidden_features = _check_widths(hidden_features, "hidden_features", op)
+        out_features = check_int(out_features, "out_features", op, minimum=1)
+        _activation(activation, op)
+        check_bool(batch_norm, "batch_norm", op)
+        _check_rate(dropout, "dropout", op)
+        check_bool(residual, "residual", op)
+        _check_rngs(rngs, op)
         self.activation = activation
-        act = _activation(activation, "MLP")
-        del act
         init = (
             nnx.initializers.he_normal()
             if activation == "relu"
@@ -500,7 +653,11 @@ class CNN(nnx.Module):
       A module mapping ``(N, H, W, C)`` to logits ``(N, num_classes)``.
 
     Raises:
-      ValueError: (on call) if the input is not ``(N, image_size, image_size, in_channels)``.
+      ValueError: a size below 1, an ``image_size`` that the pooling would shrink to
+        nothing (below ``2 ** len(channels)``), ``dropout`` outside ``[0, 1)``, or (on call)
+        an input that is not ``(N, image_size, image_size, in_channels)``.
+      TypeError: a size that is not an int, ``rngs`` not an ``nnx.Rngs``; (on call) a
+        non-floating input.
     """
 
     def __init__(
@@ -513,6 +670,13 @@ class CNN(nnx.Module):
         dropout: float = 0.3,
         rngs: nnx.Rngs,
     ):
+        op = "CNN"
+        in_channels = check_int(in_channels, "in_channels", op, minimum=1)
+        num_classes = check_int(num_classes, "num_classes", op, minimum=1)
+        channels = _check_widths(channels, "channels", op)
+        image_size = check_int(image_size, "image_size", op, minimum=2 ** len(channels))
+        _check_rate(dropout, "dropout", op)
+        _check_rngs(rngs, op)
         dims = [in_channels, *channels]
         self.convs = nnx.List(
             [
@@ -529,7 +693,9 @@ class CNN(nnx.Module):
         self.head = nnx.Linear(size * size * dims[-1], num_classes, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        _check_arrays("CNN", {"x": x})
         check_rank(x, 4, "x (N, H, W, C)", "CNN")
+        check_floating(x, "x", "CNN")
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(
                 f"CNN: input must have shape (N, *{self.in_shape}), got {tuple(x.shape)}"
@@ -557,11 +723,20 @@ class ResNetBlock(nnx.Module):
     Returns:
       A module mapping ``(N, H, W, C_in)`` to ``(N, ⌈H/s⌉, ⌈W/s⌉, C_out)``.
 
+    Raises:
+      ValueError: a channel count or stride below 1.
+      TypeError: one that is not an int, ``rngs`` not an ``nnx.Rngs``.
+
     References:
       He, Zhang, Ren & Sun, "Deep residual learning for image recognition", CVPR 2016.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, rngs: nnx.Rngs):
+        op = "ResNetBlock"
+        in_channels = check_int(in_channels, "in_channels", op, minimum=1)
+        out_channels = check_int(out_channels, "out_channels", op, minimum=1)
+        stride = check_int(stride, "stride", op, minimum=1)
+        _check_rngs(rngs, op)
         self.conv1 = Conv(in_channels, out_channels, 3, stride=stride, use_bias=False, rngs=rngs)
         self.bn1 = BatchNorm(out_channels, rngs=rngs)
         self.conv2 = Conv(out_channels, out_channels, 3, use_bias=False, rngs=rngs)
@@ -595,6 +770,12 @@ class _Recurrent(nnx.Module):
         out_features: int | None = None,
         rngs: nnx.Rngs,
     ):
+        op = self.name
+        in_features = check_int(in_features, "in_features", op, minimum=1)
+        hidden_features = check_int(hidden_features, "hidden_features", op, minimum=1)
+        if out_features is not None:
+            out_features = check_int(out_features, "out_features", op, minimum=1)
+        _check_rngs(rngs, op)
         g, hid = self.gates, hidden_features
         self.in_features = in_features
         self.hidden_features = hidden_features
@@ -620,7 +801,11 @@ class _Recurrent(nnx.Module):
 
     def sequence(self, xs: jax.Array) -> jax.Array:
         """All hidden states ``(N, T, H)`` for inputs ``(N, T, I)`` (zero initial state)."""
+        _check_arrays(self.name, {"xs": xs})
         check_rank(xs, 3, "xs (batch, time, features)", self.name)
+        check_floating(xs, "xs", self.name)
+        if xs.shape[1] < 1:
+            raise ValueError(f"{self.name}: xs must hold at least one time step, got {xs.shape}")
         if xs.shape[-1] != self.in_features:
             raise ValueError(
                 f"{self.name}: input features xs.shape[-1] must equal in_features="
@@ -652,7 +837,10 @@ class RNN(_Recurrent):
       A module mapping ``(N, T, I)`` to ``(N, out_features)`` (or ``(N, H)``).
 
     Raises:
-      ValueError: (on call) if ``xs`` is not rank 3 or ``xs.shape[-1] != in_features``.
+      ValueError: a size below 1; (on call) ``xs`` not rank 3, without time steps, or
+        ``xs.shape[-1] != in_features``.
+      TypeError: a size that is not an int, ``rngs`` not an ``nnx.Rngs``; (on call) a
+        non-floating ``xs``.
     """
 
     gates = 1
@@ -680,7 +868,10 @@ class LSTM(_Recurrent):
       A module mapping ``(N, T, I)`` to ``(N, out_features)`` (or ``(N, H)``).
 
     Raises:
-      ValueError: (on call) if ``xs`` is not rank 3 or ``xs.shape[-1] != in_features``.
+      ValueError: a size below 1; (on call) ``xs`` not rank 3, without time steps, or
+        ``xs.shape[-1] != in_features``.
+      TypeError: a size that is not an int, ``rngs`` not an ``nnx.Rngs``; (on call) a
+        non-floating ``xs``.
 
     References:
       Jozefowicz, Zaremba & Sutskever, "An empirical exploration of recurrent network

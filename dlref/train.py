@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import math
+import os
 import pathlib
 import sys
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -35,7 +39,15 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from dlref._checks import check_choice, check_in_range
+from dlref._checks import (
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_int,
+    check_key,
+    check_nonnegative,
+    check_real,
+)
 from dlref.losses import l2_loss, softmax_cross_entropy
 from dlref.regularize import EarlyStopping, clip_by_global_norm, l1_penalty, l2_penalty
 
@@ -92,7 +104,9 @@ def load_digits(
       :class:`Splits` of ``(x float32, y int32)`` pairs.
 
     Raises:
-      ValueError: for an unknown layout or fractions outside (0, 1) summing to 1 or more.
+      ValueError: for an unknown layout, fractions outside (0, 1) or summing to 1 or more, a
+        negative seed.
+      TypeError: a seed that is not an int, fractions that are not numbers.
 
     Example:
       >>> s = load_digits(layout="flat")
@@ -105,9 +119,14 @@ def load_digits(
     from sklearn.datasets import load_digits as _sk_digits
     from sklearn.model_selection import train_test_split
 
-    check_choice(layout, _LAYOUTS, "layout", "load_digits")
-    check_in_range(val_fraction, 0, 1, "val_fraction", "load_digits", lo_closed=False)
-    check_in_range(test_fraction, 0, 1, "test_fraction", "load_digits", lo_closed=False)
+    op = "load_digits"
+    check_int(seed, "seed", op, minimum=0)
+    if not isinstance(layout, str):
+        raise TypeError(f"{op}: layout must be one of {_LAYOUTS}, got {layout!r}")
+    check_choice(layout, _LAYOUTS, "layout", op)
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        check_real(value, name, op)
+        check_in_range(value, 0, 1, name, op, lo_closed=False)
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"load_digits: val_fraction + test_fraction must be < 1, got "
@@ -155,6 +174,7 @@ def adding_problem(key: jax.Array, n: int, length: int) -> tuple[jax.Array, jax.
 
     Raises:
       ValueError: if ``n < 1`` or ``length < 2``.
+      TypeError: ``key`` not a ``jax.random`` key, ``n`` or ``length`` not an int.
 
     Example:
       >>> x, y = adding_problem(jax.random.key(0), 4, 10)
@@ -164,8 +184,9 @@ def adding_problem(key: jax.Array, n: int, length: int) -> tuple[jax.Array, jax.
     References:
       Hochreiter & Schmidhuber, "Long short-term memory", Neural Computation 9, 1997 (exp. 4).
     """
-    if n < 1 or length < 2:
-        raise ValueError(f"adding_problem: need n >= 1 and length >= 2, got n={n}, length={length}")
+    check_key(key, "adding_problem")
+    n = check_int(n, "n", "adding_problem", minimum=1)
+    length = check_int(length, "length", "adding_problem", minimum=2)
     k_u, k_a, k_b = jax.random.split(key, 3)
     half = length // 2
     u = jax.random.uniform(k_u, (n, length))
@@ -181,6 +202,12 @@ def adding_problem(key: jax.Array, n: int, length: int) -> tuple[jax.Array, jax.
 # --------------------------------------------------------------------------------------------
 
 _SAVED = nnx.Any(nnx.Param, nnx.BatchStat)
+
+
+def _check_path(path: Any, op: str) -> pathlib.Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{op}: path must be a str or os.PathLike, got {path!r:.80}")
+    return pathlib.Path(path)
 
 
 def _flat_state(model: nnx.Module) -> tuple[dict[str, Any], Any, Any]:
@@ -206,18 +233,27 @@ def save_checkpoint(model: nnx.Module, path: str | pathlib.Path) -> pathlib.Path
     Returns:
       The path written.
 
+    Raises:
+      TypeError: ``model`` not an NNX module, ``path`` not a path.
+      ValueError: the file cannot be written (its message names the OS error).
+
     Example:
       >>> import tempfile; from dlref.nn import MLP
       >>> m = MLP(4, [3], 2, rngs=nnx.Rngs(0))
       >>> p = save_checkpoint(m, tempfile.mkdtemp() + "/m.npz"); p.name
       'm.npz'
     """
-    path = pathlib.Path(path)
+    op = "save_checkpoint"
+    _check_model(model, op)
+    path = _check_path(path, op)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     named, _, _ = _flat_state(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **{k: np.asarray(v) for k, v in named.items()})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **{k: np.asarray(v) for k, v in named.items()})
+    except OSError as e:
+        raise ValueError(f"{op}: cannot write {path}: {e}") from e
     return path
 
 
@@ -234,7 +270,9 @@ def load_checkpoint(model: nnx.Module, path: str | pathlib.Path) -> nnx.Module:
       ``model``, with its parameters and batch statistics replaced by the file's.
 
     Raises:
-      ValueError: if the file's entries or shapes do not match the model's.
+      ValueError: if the file cannot be read (missing, not an ``.npz``) or its entries or
+        shapes do not match the model's.
+      TypeError: ``model`` not an NNX module, ``path`` not a path.
 
     Example:
       >>> import tempfile; from dlref.nn import MLP
@@ -243,9 +281,15 @@ def load_checkpoint(model: nnx.Module, path: str | pathlib.Path) -> nnx.Module:
       >>> float(m.head.bias[0])
       0.0
     """
+    op = "load_checkpoint"
+    _check_model(model, op)
+    path = _check_path(path, op)
     named, treedef, _ = _flat_state(model)
-    with np.load(pathlib.Path(path)) as f:
-        stored = {k: f[k] for k in f.files}
+    try:
+        with np.load(path) as f:
+            stored = {k: f[k] for k in f.files}
+    except (OSError, ValueError, AttributeError, zipfile.BadZipFile) as e:
+        raise ValueError(f"load_checkpoint: cannot read a checkpoint from {path}: {e}") from e
     if set(stored) != set(named):
         missing = sorted(set(named) - set(stored))
         extra = sorted(set(stored) - set(named))
@@ -293,15 +337,18 @@ class History:
     stopped_early: bool = False
 
 
-_LOSSES: dict[str, Callable] = {
-    "cross_entropy": softmax_cross_entropy,
-    "mse": lambda pred, y: l2_loss(jnp.reshape(pred, jnp.shape(y)), y),
-}
+def _mse(pred: jax.Array, y: jax.Array) -> jax.Array:
+    return l2_loss(jnp.reshape(pred, jnp.shape(y)), y)
+
+
+_LOSSES: dict[str, Callable] = {"cross_entropy": softmax_cross_entropy, "mse": _mse}
 
 
 def _loss_fn(loss: str | Callable, op: str) -> Callable:
     if callable(loss):
         return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"{op}: loss must be one of {tuple(_LOSSES)} or a callable, got {loss!r}")
     check_choice(loss, tuple(_LOSSES), "loss", op)
     return _LOSSES[loss]
 
@@ -318,26 +365,207 @@ def data_parallel_mesh(*, devices: Any = None) -> Mesh:
     .. math:: \\text{mesh} = (d_0, \\dots, d_{D-1}) \\text{ along } \\texttt{"data"}
 
     Args:
-      devices: the devices (default: ``jax.devices()``).
+      devices: a non-empty sequence of ``jax.Device`` (default: ``jax.devices()``).
 
     Returns:
       A ``jax.sharding.Mesh`` of shape ``(D,)``.
+
+    Raises:
+      TypeError: ``devices`` is not a sequence of devices.
+      ValueError: ``devices`` is empty.
 
     Example:
       >>> data_parallel_mesh().axis_names
       ('data',)
     """
-    devices = jax.devices() if devices is None else list(devices)
-    return Mesh(np.asarray(devices), ("data",))
+    op = "data_parallel_mesh"
+    if devices is None:
+        devices = jax.devices()
+    if not isinstance(devices, Sequence) or not all(isinstance(d, jax.Device) for d in devices):
+        raise TypeError(f"{op}: devices must be a sequence of jax.Device, got {devices!r}")
+    if not devices:
+        raise ValueError(f"{op}: devices must name at least one device, got {devices!r}")
+    return Mesh(np.asarray(list(devices)), ("data",))
 
 
-def _eval_fn(graphdef: Any, loss_fn: Callable) -> Callable:
+# -- argument checks ---------------------------------------------------------------------------
+
+
+def _check_model(model: Any, op: str) -> None:
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"{op}: model must be a flax nnx.Module, got {type(model).__name__}")
+
+
+def _check_data(data: Any, name: str, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` as a pair of NumPy arrays with as many (at least one) examples each."""
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise TypeError(f"{op}: {name} must be a pair (x, y) of arrays, got {type(data).__name__}")
+    pair = []
+    for part, array in zip("xy", data, strict=True):
+        try:
+            a = np.asarray(array)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{op}: {name} {part} must be an array, got {array!r:.80}") from e
+        if a.dtype.kind not in "biuf" or a.ndim < 1:
+            raise TypeError(
+                f"{op}: {name} {part} must be a numeric array with a leading example axis, got "
+                f"dtype {a.dtype} and shape {a.shape}"
+            )
+        pair.append(a)
+    x, y = pair
+    if len(x) != len(y):
+        raise ValueError(
+            f"{op}: {name} x and y must hold as many examples, got {len(x)} and {len(y)}"
+        )
+    if len(x) == 0:
+        raise ValueError(f"{op}: {name} must hold at least one example, got none")
+    return x, y
+
+
+def _check_against_model(
+    graphdef: Any, state: tuple, loss: Any, loss_fn: Callable, data: tuple, name: str, op: str
+) -> None:
+    """Trace (``jax.eval_shape``: no FLOPs) the model on the first two examples, check the
+    targets against its outputs, then trace the loss: a model or loss that fails, targets that
+    do not fit, or a loss that is not a scalar raise here, before any step runs."""
+    x, y = data
+    try:
+        out = jax.eval_shape(lambda p, r, xb: nnx.merge(graphdef, p, r)(xb), *state, x[:2])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{op}: the model does not accept {name} x of shape {x.shape}: {e}") from e
+    _check_targets(tuple(out.shape), y, loss, name, op)
+    try:
+        value = jax.eval_shape(loss_fn, out, y[:2])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{op}: the loss fails on the outputs and {name} y: {e}") from e
+    if getattr(value, "shape", None) != ():
+        raise ValueError(f"{op}: the loss must return a scalar, got {value}")
+
+
+def _check_targets(out_shape: tuple, y: np.ndarray, loss: Any, name: str, op: str) -> None:
+    """Concrete checks of the targets of the built-in losses against the model's outputs."""
+    if loss == "cross_entropy" and y.dtype.kind in "biu":
+        classes = out_shape[-1]
+        if y.shape[1:] != out_shape[1:-1]:
+            raise ValueError(
+                f"{op}: {name} integer labels must have shape (N, *{out_shape[1:-1]}) for "
+                f"outputs (N, *{out_shape[1:]}), got {y.shape}"
+            )
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            raise ValueError(
+                f"{op}: {name} labels must lie in [0, {classes}) (the model's {classes} "
+                f"outputs), got values in [{y.min()}, {y.max()}]"
+            )
+    elif loss == "cross_entropy" and y.shape[1:] != out_shape[1:]:
+        raise ValueError(
+            f"{op}: {name} targets for loss='cross_entropy' must be integer labels or "
+            f"probabilities of the outputs' shape (N, *{out_shape[1:]}), got {y.dtype} {y.shape}"
+        )
+    elif loss == "mse" and math.prod(y.shape[1:]) != math.prod(out_shape[1:]):
+        hint = "; integer class labels need loss='cross_entropy'" if y.dtype.kind in "biu" else ""
+        raise ValueError(
+            f"{op}: {name} targets for loss='mse' must have one value per output "
+            f"({out_shape[1:]} per example), got shape {y.shape}{hint}"
+        )
+
+
+def _check_loop_options(
+    op: str, n: int, epochs: Any, batch_size: Any, l1: Any, l2: Any, clip_norm: Any, **flags: Any
+) -> int:
+    """The scalar options of :func:`fit`; returns ``epochs`` as an int."""
+    epochs = check_int(epochs, "epochs", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=1)
+    if batch_size > n:
+        raise ValueError(
+            f"{op}: batch_size must lie in [1, {n}] (the training set size), got {batch_size}"
+        )
+    check_nonnegative(l1, "l1", op)
+    check_nonnegative(l2, "l2", op)
+    if clip_norm is not None:
+        check_real(clip_norm, "clip_norm", op, finite=True)
+        check_in_range(clip_norm, 0.0, math.inf, "clip_norm", op, lo_closed=False)
+    for name, value in flags.items():
+        check_bool(value, name, op)
+    return epochs
+
+
+# -- the jitted steps --------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _eval_step(graphdef: Any, loss_fn: Callable, params, rest, x, y):
+    """Loss and number of correct predictions in one call, compiled once per model structure,
+    loss and shapes (``graphdef`` and ``loss_fn`` are static: hashed, not traced)."""
+    out = nnx.merge(graphdef, params, rest)(x)
+    return loss_fn(out, y), _correct(out, y)
+
+
+def _train_step_fn(
+    graphdef: Any,
+    optimizer: optax.GradientTransformation,
+    loss_fn: Callable,
+    l1: float,
+    l2: float,
+    clip_norm: float | None,
+) -> Callable:
+    """The jitted step ``(params, rest, opt_state, x, y) -> (params, rest, opt_state, loss,
+    correct)``: penalised objective, gradient (clipped), optimizer update."""
+
+    def objective(m, x, y):
+        out = m(x)
+        data_loss = loss_fn(out, y)
+        total = data_loss
+        if l1 or l2:
+            p = nnx.state(m, nnx.Param)
+            if l1:
+                total = total + l1 * l1_penalty(p)
+            if l2:
+                total = total + l2 * l2_penalty(p)
+        return total, (data_loss, _correct(out, y))
+
     @jax.jit
-    def step(params, rest, x, y):
-        out = nnx.merge(graphdef, params, rest)(x)
-        return loss_fn(out, y), _correct(out, y)
+    def step(params, rest, opt_state, x, y):
+        m = nnx.merge(graphdef, params, rest)
+        grads, (data_loss, correct) = nnx.grad(objective, has_aux=True)(m, x, y)
+        if clip_norm is not None:
+            grads, _ = clip_by_global_norm(grads, clip_norm)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        rest = nnx.state(m, nnx.Not(nnx.Param))
+        return optax.apply_updates(params, updates), rest, opt_state, data_loss, correct
 
     return step
+
+
+# -- the epoch loop and the best epoch ---------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Best:
+    """The lowest validation loss so far, its epoch and its (host) weights."""
+
+    loss: float = math.inf
+    epoch: int | None = None
+    state: Any = None
+
+    def offer(self, epoch: int, loss: float, state: tuple) -> bool:
+        """Keep ``state`` if ``loss`` beats the best so far; return whether it did."""
+        if not loss < self.loss:
+            return False
+        self.loss, self.epoch, self.state = loss, epoch, jax.device_get(state)
+        return True
+
+
+def _run_epoch(step, state, x, y, order, batch_size, place) -> tuple[tuple, float, float]:
+    """One pass over ``order`` in full batches; returns the new state, mean loss, accuracy."""
+    steps = len(order) // batch_size
+    losses, correct = [], []
+    for s in range(steps):
+        idx = order[s * batch_size : (s + 1) * batch_size]
+        *state, value, right = step(*state, *place((x[idx], y[idx])))
+        losses.append(value)
+        correct.append(right)
+    mean_loss = float(np.mean(jax.device_get(losses)))
+    return tuple(state), mean_loss, float(np.sum(jax.device_get(correct))) / (steps * batch_size)
 
 
 def evaluate(
@@ -347,6 +575,9 @@ def evaluate(
 
     .. math:: \\text{loss} = \\frac{1}{N}\\sum_i \\ell(f(x_i), y_i),\\quad
               \\text{accuracy} = \\frac{1}{N}\\sum_i [\\arg\\max f(x_i) = y_i]
+
+    The evaluation step is compiled once per model structure, loss and data shape, and reused
+    by later calls (and by :func:`fit`).
 
     Args:
       model: an NNX module mapping a batch ``x`` to outputs.
@@ -358,7 +589,11 @@ def evaluate(
       ``{"loss": float, "accuracy": float}`` (accuracy ``nan`` unless ``y`` is integer labels).
 
     Raises:
-      ValueError: for an unknown loss name.
+      ValueError: an unknown loss name; ``x`` and ``y`` of different lengths or empty; labels
+        outside ``[0, C)`` or targets that do not fit the model's outputs; an ``x`` the model
+        does not accept; a loss that fails on the outputs or is not a scalar.
+      TypeError: ``model`` not an NNX module, ``data`` not a pair of numeric arrays, ``loss``
+        neither a name nor a callable.
 
     Example:
       >>> from dlref.nn import MLP
@@ -366,11 +601,14 @@ def evaluate(
       >>> sorted(evaluate(m, (np.zeros((3, 2), np.float32), np.zeros(3, np.int32))))
       ['accuracy', 'loss']
     """
-    loss_fn = _loss_fn(loss, "evaluate")
+    op = "evaluate"
+    _check_model(model, op)
+    loss_fn = _loss_fn(loss, op)
+    x, y = _check_data(data, "data", op)
     model.eval()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    x, y = data
-    value, correct = _eval_fn(graphdef, loss_fn)(params, rest, jnp.asarray(x), jnp.asarray(y))
+    _check_against_model(graphdef, (params, rest), loss, loss_fn, (x, y), "data", op)
+    value, correct = _eval_step(graphdef, loss_fn, params, rest, jnp.asarray(x), jnp.asarray(y))
     return {"loss": float(value), "accuracy": float(correct) / len(y)}
 
 
@@ -408,6 +646,11 @@ def fit(
     watches the validation loss. The penalties apply to every ``nnx.Param`` (biases and BN
     scales included), as ``weight_decay`` does in ``torch.optim.SGD``.
 
+    Everything checkable is checked before the first step: the argument types, that ``x`` and
+    ``y`` hold as many examples, that the model accepts ``x`` (abstractly, no compute), and for
+    the built-in losses that the targets fit the outputs (integer labels in ``[0, C)`` for
+    ``"cross_entropy"``, one value per output for ``"mse"``).
+
     With ``mesh`` (see :func:`data_parallel_mesh`), each batch is sharded over the mesh's
     first axis and the parameters, optimizer state and batch statistics are replicated; jit
     inserts the gradient all-reduce. Results equal single-device training to float rounding
@@ -421,7 +664,7 @@ def fit(
       optimizer: any ``optax.GradientTransformation``.
       train: ``(x, y)`` training arrays.
       val: optional ``(x, y)`` validation arrays.
-      epochs: maximum number of epochs.
+      epochs: maximum number of epochs, an int ``>= 1``.
       batch_size: examples per step (divisible by the mesh size when ``mesh`` is given).
       loss: ``"cross_entropy"``, ``"mse"`` or a callable ``(outputs, y) -> scalar``.
       l1: weight of :func:`dlref.regularize.l1_penalty` in the objective.
@@ -432,17 +675,22 @@ def fit(
       checkpoint: file to which the best model is saved (needs ``val``).
       restore_best: load the best epoch's weights at the end (needs ``val``).
       mesh: a device mesh for data-parallel training, or ``None`` for one device.
-      seed: seeds the shuffling.
+      seed: seeds the shuffling (an int ``>= 0``).
       progress: show a tqdm progress bar (on stderr).
 
     Returns:
       The :class:`History` of per-epoch metrics.
 
     Raises:
-      ValueError: for an unknown loss, ``epochs < 1``, a ``batch_size`` below 1 or above the
-        training set size, a ``batch_size`` not divisible by the number of devices of ``mesh``,
-        negative penalties or ``clip_norm``, or ``early_stopping``/``checkpoint`` without
-        ``val``.
+      ValueError: an unknown loss; ``epochs < 1``; a ``batch_size`` below 1, above the
+        training set size or not divisible by the devices of ``mesh``; negative or non-finite
+        penalties or ``clip_norm``; ``x`` and ``y`` of different lengths; labels outside
+        ``[0, C)`` or targets that do not fit the outputs; an ``x`` the model does not accept;
+        a loss that fails on the outputs or is not a scalar; ``early_stopping``/``checkpoint``
+        without ``val``.
+      TypeError: ``model`` not an NNX module, ``optimizer`` not an optax transformation,
+        data not pairs of numeric arrays, a non-int ``epochs``/``batch_size``/``seed``, a
+        non-bool flag, ``early_stopping``/``mesh``/``checkpoint`` of the wrong type.
 
     Example:
       >>> from dlref.nn import MLP
@@ -454,114 +702,99 @@ def fit(
       True
     """
     op = "fit"
-    loss_fn = _loss_fn(loss, op)
-    if epochs < 1:
-        raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
-    x_train, y_train = np.asarray(train[0]), np.asarray(train[1])
-    n = len(x_train)
-    if batch_size < 1 or batch_size > n:
-        raise ValueError(
-            f"fit: batch_size must lie in [1, {n}] (the training set size), got {batch_size}"
+    # -- checks: everything before the first step
+    _check_model(model, op)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"{op}: optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-3)), "
+            f"got {optimizer!r:.80}"
         )
-    if l1 < 0 or l2 < 0:
-        raise ValueError(f"fit: penalties must be non-negative, got l1={l1}, l2={l2}")
-    if clip_norm is not None and clip_norm <= 0:
-        raise ValueError(f"fit: clip_norm must be positive or None, got {clip_norm}")
+    loss_fn = _loss_fn(loss, op)
+    x_train, y_train = _check_data(train, "train", op)
+    n = len(x_train)
+    epochs = _check_loop_options(
+        op, n, epochs, batch_size, l1, l2, clip_norm, restore_best=restore_best, progress=progress
+    )
+    check_int(seed, "seed", op, minimum=0)
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(
+            f"{op}: early_stopping must be an EarlyStopping or None, got {early_stopping!r:.80}"
+        )
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(f"{op}: checkpoint must be a path or None, got {checkpoint!r:.80}")
     if val is None and (early_stopping is not None or checkpoint is not None):
         raise ValueError("fit: early_stopping and checkpoint need validation data (val=...)")
-    if mesh is not None:
-        n_dev = mesh.devices.size
-        if batch_size % n_dev:
-            raise ValueError(
-                f"fit: batch_size={batch_size} must be divisible by the number of devices "
-                f"in the mesh ({n_dev}) for data-parallel training"
-            )
-        batch_sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
-        replicated = NamedSharding(mesh, P())
-    else:
-        batch_sharding = replicated = None
-
-    def place(tree, sharding):
-        return tree if sharding is None else jax.device_put(tree, sharding)
-
+    if mesh is not None and not isinstance(mesh, Mesh):
+        raise TypeError(f"{op}: mesh must be a jax.sharding.Mesh or None, got {mesh!r:.80}")
+    if mesh is not None and batch_size % mesh.devices.size:
+        raise ValueError(
+            f"fit: batch_size={batch_size} must be divisible by the number of devices "
+            f"in the mesh ({mesh.devices.size}) for data-parallel training"
+        )
     model.eval()
     eval_graphdef = nnx.graphdef(model)
     model.train()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    opt_state = optimizer.init(params)
-    params, rest, opt_state = place((params, rest, opt_state), replicated)
-
-    def objective(m, x, y):
-        out = m(x)
-        data_loss = loss_fn(out, y)
-        total = data_loss
-        if l1 or l2:
-            p = nnx.state(m, nnx.Param)
-            if l1:
-                total = total + l1 * l1_penalty(p)
-            if l2:
-                total = total + l2 * l2_penalty(p)
-        return total, (data_loss, _correct(out, y))
-
-    @jax.jit
-    def train_step(params, rest, opt_state, x, y):
-        m = nnx.merge(graphdef, params, rest)
-        grads, (data_loss, correct) = nnx.grad(objective, has_aux=True)(m, x, y)
-        if clip_norm is not None:
-            grads, _ = clip_by_global_norm(grads, clip_norm)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        rest = nnx.state(m, nnx.Not(nnx.Param))
-        return optax.apply_updates(params, updates), rest, opt_state, data_loss, correct
-
-    evaluate_step = _eval_fn(eval_graphdef, loss_fn)
+    _check_against_model(
+        eval_graphdef, (params, rest), loss, loss_fn, (x_train, y_train), "train", op
+    )
     if val is not None:
-        x_val, y_val = place((jnp.asarray(val[0]), jnp.asarray(val[1])), replicated)
+        x_val, y_val = _check_data(val, "val", op)
+        _check_against_model(
+            eval_graphdef, (params, rest), loss, loss_fn, (x_val, y_val), "val", op
+        )
 
+    # -- set-up: shardings, optimizer state, the compiled steps
+    batch_sharding = replicated = None
+    if mesh is not None:
+        batch_sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
+        replicated = NamedSharding(mesh, P())
+
+    def place(tree, sharding=batch_sharding):
+        return tree if sharding is None else jax.device_put(tree, sharding)
+
+    state = place((params, rest, optimizer.init(params)), replicated)
+    train_step = _train_step_fn(graphdef, optimizer, loss_fn, l1, l2, clip_norm)
+    if val is not None:
+        x_val, y_val = place((jnp.asarray(x_val), jnp.asarray(y_val)), replicated)
+
+    # -- the epoch loop
     from tqdm.auto import tqdm
 
     history = History()
     stopper = early_stopping.reset() if early_stopping is not None else None
-    best_loss, best_state = np.inf, None
-    steps = n // batch_size
+    best = _Best()
     bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress, file=sys.stderr)
     for epoch in bar:
         start = time.perf_counter()
         order = np.random.default_rng([seed, epoch]).permutation(n)
-        losses, correct = [], []
-        for s in range(steps):
-            idx = order[s * batch_size : (s + 1) * batch_size]
-            xb, yb = place((x_train[idx], y_train[idx]), batch_sharding)
-            params, rest, opt_state, value, right = train_step(params, rest, opt_state, xb, yb)
-            losses.append(value)
-            correct.append(right)
-        history.train_loss.append(float(np.mean(jax.device_get(losses))))
-        history.train_accuracy.append(float(np.sum(jax.device_get(correct))) / (steps * batch_size))
-        postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
-        stop = False
+        state, train_loss, train_acc = _run_epoch(
+            train_step, state, x_train, y_train, order, batch_size, place
+        )
+        history.train_loss.append(train_loss)
+        history.train_accuracy.append(train_acc)
+        postfix = {"loss": f"{train_loss:.4f}"}
         if val is not None:
-            v_loss, v_right = evaluate_step(params, rest, x_val, y_val)
+            v_loss, v_right = _eval_step(eval_graphdef, loss_fn, *state[:2], x_val, y_val)
             v_loss = float(v_loss)
             history.val_loss.append(v_loss)
             history.val_accuracy.append(float(v_right) / len(y_val))
             postfix.update(val_loss=f"{v_loss:.4f}", val_acc=f"{history.val_accuracy[-1]:.3f}")
-            if v_loss < best_loss:
-                best_loss, history.best_epoch = v_loss, epoch
-                best_state = jax.device_get((params, rest))
-                if checkpoint is not None:
-                    nnx.update(model, *best_state)
-                    save_checkpoint(model, checkpoint)
+            if best.offer(epoch, v_loss, state[:2]) and checkpoint is not None:
+                nnx.update(model, *best.state)
+                save_checkpoint(model, checkpoint)
             if stopper is not None:
                 stopper = stopper.update(v_loss)
-                stop = bool(stopper.should_stop)
+                history.stopped_early = bool(stopper.should_stop)
         history.epoch_time.append(time.perf_counter() - start)
         bar.set_postfix(postfix)
-        if stop:
-            history.stopped_early = True
+        if history.stopped_early:
             break
     bar.close()
-    if restore_best and best_state is not None:
-        params, rest = best_state
-    nnx.update(model, params, rest)
+
+    # -- the result: the best (or last) weights, in eval mode
+    history.best_epoch = best.epoch
+    nnx.update(model, *(best.state if restore_best and best.state is not None else state[:2]))
     model.eval()
     return history
 
@@ -585,6 +818,21 @@ def _build(name: str, seed: int) -> nnx.Module:
     return LSTM(8, 64, out_features=10, rngs=rngs)
 
 
+def _arg(convert: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable:
+    """An argparse ``type=``: ``convert(text)``, refused (exit status 2) unless ``ok`` holds."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return parse
+
+
 def cli_main(argv: list[str]) -> int:
     """``dlref train MODEL``: train a built-in model on digits and print its test accuracy.
 
@@ -596,21 +844,38 @@ def cli_main(argv: list[str]) -> int:
         ``--no-progress``.
 
     Returns:
-      The exit status: 0 on success, 2 for bad arguments (an unknown model included).
+      The exit status: 0 on success, 2 for bad arguments (an unknown model, ``--epochs`` or
+      ``--batch-size`` below 1, a ``--lr`` that is not a finite positive number, a negative
+      ``--seed``), with argparse's usage message on stderr.
+
+    Raises:
+      TypeError: ``argv`` is not a list of strings.
 
     Example:
       >>> cli_main(["resnet"])  # doctest: +SKIP
       dlref train: unknown model 'resnet'; choose one of mlp, cnn, lstm
       2
     """
+    if not isinstance(argv, list | tuple) or not all(isinstance(a, str) for a in argv):
+        raise TypeError(f"cli_main: argv must be a list of strings, got {argv!r:.80}")
     parser = argparse.ArgumentParser(
         prog="dlref train", description="Train a built-in model on scikit-learn's digits."
     )
     parser.add_argument("model", help="one of: " + ", ".join(_MODELS))
-    parser.add_argument("--epochs", type=int, default=None, help="default: per model")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--epochs",
+        type=_arg(int, lambda v: v >= 1, "an int >= 1"),
+        default=None,
+        help="default: per model",
+    )
+    parser.add_argument("--batch-size", type=_arg(int, lambda v: v >= 1, "an int >= 1"), default=64)
+    parser.add_argument(
+        "--lr",
+        type=_arg(float, lambda v: 0 < v < math.inf, "a finite number > 0"),
+        default=None,
+        help="Adam learning rate (default: per model)",
+    )
+    parser.add_argument("--seed", type=_arg(int, lambda v: v >= 0, "an int >= 0"), default=0)
     parser.add_argument("--checkpoint", default=None, help="save the best model to this .npz")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     try:
@@ -624,8 +889,8 @@ def cli_main(argv: list[str]) -> int:
         )
         return 2
     layout, epochs, lr = _MODELS[args.model]
-    epochs = args.epochs or epochs
-    lr = args.lr or lr
+    epochs = epochs if args.epochs is None else args.epochs
+    lr = lr if args.lr is None else args.lr
     data = load_digits(seed=args.seed, layout=layout)
     model = _build(args.model, args.seed)
     start = time.perf_counter()

@@ -15,6 +15,7 @@ from dlref.nn import (
     MLP,
     RNN,
     BatchNorm,
+    Conv,
     Dropout,
     ResNetBlock,
     lstm_cell,
@@ -146,8 +147,9 @@ def test_gradients_through_time_match_flax(kind, lstm_inputs, rnn_inputs, key):
     def g(p, carry, xs):
         return _flax_scan(theirs, p, carry, xs)
 
-    out, vjp_f = jax.vjp(f, params, carry, xs)
-    out_ref, vjp_g = jax.vjp(g, params, carry, xs)
+    # jitted: one program per side instead of one per op of the unrolled flax loop
+    out, vjp_f = jax.vjp(jax.jit(f), params, carry, xs)
+    out_ref, vjp_g = jax.vjp(jax.jit(g), params, carry, xs)
     leaves, treedef = jax.tree.flatten(out_ref)
     keys = jax.random.split(key, len(leaves))
     ct = jax.tree.unflatten(
@@ -161,17 +163,21 @@ def test_gradients_through_time_match_flax(kind, lstm_inputs, rnn_inputs, key):
     )
 
 
+# check_grads runs its function many times (finite differences of each derivative order):
+# jitted, the scan is traced and compiled once per derivative instead of on every call.
+
+
 def test_check_grads_lstm_and_scan(lstm_inputs):
     params, h0, c0, xs = lstm_inputs
     h0, c0, xs = h0[:1], c0[:1], xs[:1, :2]  # order-2 checks are costly: one 2-step sequence
     check_grads(
-        lambda p, h, c, x: lstm_cell(p, (h, c), x),
+        jax.jit(lambda p, h, c, x: lstm_cell(p, (h, c), x)),
         (params, h0, c0, xs[:, 0]),
         order=2,
         modes=["fwd", "rev"],
     )
     check_grads(
-        lambda p, h, c, x: scan_rnn(lstm_cell, p, (h, c), x),
+        jax.jit(lambda p, h, c, x: scan_rnn(lstm_cell, p, (h, c), x)),
         (params, h0, c0, xs),
         order=2,
         modes=["fwd", "rev"],
@@ -181,7 +187,7 @@ def test_check_grads_lstm_and_scan(lstm_inputs):
 def test_check_grads_rnn(rnn_inputs):
     params, h0, xs = rnn_inputs
     check_grads(
-        lambda p, h, x: scan_rnn(rnn_cell, p, h, x),
+        jax.jit(lambda p, h, x: scan_rnn(rnn_cell, p, h, x)),
         (params, h0[:1], xs[:1, :2]),
         order=2,
         modes=["fwd", "rev"],
@@ -252,18 +258,101 @@ def test_scan_rnn_errors():
         scan_rnn(rnn_cell, p, jnp.zeros((1, 2)), jnp.zeros((1, 5, 4)))
 
 
+def _abstract(make):
+    """A module built abstractly (``nnx.eval_shape``: no initialiser compiled or run), enough
+    for the input checks that run before any parameter is used. ``make`` creates its own
+    ``nnx.Rngs``: one from outside cannot be advanced inside the trace."""
+    return nnx.eval_shape(make)
+
+
 def test_module_errors():
     rngs = nnx.Rngs(0)
     with pytest.raises(ValueError, match=r"MLP: input features must equal in_features=64"):
-        MLP(64, [8], 10, rngs=rngs)(jnp.zeros((2, 7, 7)))
+        _abstract(lambda: MLP(64, [8], 10, rngs=nnx.Rngs(0)))(jnp.zeros((2, 7, 7)))
     with pytest.raises(ValueError, match="MLP: activation must be one of"):
         MLP(4, [8], 2, activation="gelu", rngs=rngs)
     with pytest.raises(ValueError, match=r"LSTM: input features xs.shape\[-1\] must equal"):
-        LSTM(8, 4, rngs=rngs)(jnp.zeros((2, 5, 3)))
+        _abstract(lambda: LSTM(8, 4, rngs=nnx.Rngs(0)))(jnp.zeros((2, 5, 3)))
     with pytest.raises(ValueError, match=r"RNN: xs \(batch, time, features\) must have rank 3"):
-        RNN(8, 4, rngs=rngs)(jnp.zeros((5, 8)))
+        _abstract(lambda: RNN(8, 4, rngs=nnx.Rngs(0)))(jnp.zeros((5, 8)))
     with pytest.raises(ValueError, match=r"CNN: input must have shape \(N, \*\(8, 8, 1\)\)"):
-        CNN(1, 10, rngs=rngs)(jnp.zeros((2, 6, 6, 1)))
+        _abstract(lambda: CNN(1, 10, rngs=nnx.Rngs(0)))(jnp.zeros((2, 6, 6, 1)))
+
+
+def test_mismatched_batches_are_refused_up_front():
+    # issue 11: these used to fail inside jnp broadcasting or lax.scan's carry check
+    p1 = random_params(jax.random.key(0), 3, 2, 1, jnp.float32)
+    with pytest.raises(ValueError, match=r"rnn_cell: the batch dims of x \(3,\) and h \(2,\)"):
+        rnn_cell(p1, jnp.zeros((2, 2)), jnp.zeros((3, 3)))
+    p4 = random_params(jax.random.key(0), 3, 2, 4, jnp.float32)
+    h = jnp.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"lstm_cell: the batch dims of x \(3,\) and h \(2,\)"):
+        lstm_cell(p4, (h, h), jnp.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"rnn_cell: the batch dims"):
+        scan_rnn(rnn_cell, p1, jnp.zeros((2, 2)), jnp.zeros((3, 4, 3)))
+    # x's batch broadcasts against a batch-1 carry, but the carry would change shape
+    with pytest.raises(ValueError, match=r"scan_rnn: one step must map the carry to a carry"):
+        scan_rnn(rnn_cell, p1, jnp.zeros((1, 2)), jnp.zeros((3, 4, 3)))
+    with pytest.raises(TypeError, match=r"scan_rnn: cell must be a callable"):
+        scan_rnn(None, p1, jnp.zeros((1, 2)), jnp.zeros((1, 4, 3)))
+    with pytest.raises(TypeError, match=r"rnn_cell: h must have a floating dtype"):
+        rnn_cell(p1, jnp.zeros((1, 2), jnp.int32), jnp.zeros((1, 3)))
+
+
+def test_module_arguments_are_checked_at_construction():
+    rngs = nnx.Rngs(0)
+    cases = [
+        (ValueError, r"Conv: out_features must be >= 1, got -1", lambda: Conv(3, -1, 3, rngs=rngs)),
+        (ValueError, r"Conv: impl must be one of", lambda: Conv(3, 4, 3, impl="cudnn", rngs=rngs)),
+        (
+            ValueError,
+            r"MLP: hidden_features must be >= 1, got -1",
+            lambda: MLP(4, [-1], 2, rngs=rngs),
+        ),
+        (
+            TypeError,
+            r"MLP: hidden_features must be a sequence of ints",
+            lambda: MLP(4, 8, 2, rngs=rngs),
+        ),
+        (
+            ValueError,
+            r"MLP: dropout must lie in \[0.0, 1.0\)",
+            lambda: MLP(4, [8], 2, dropout=-0.5, rngs=rngs),
+        ),
+        (
+            TypeError,
+            r"MLP: batch_norm must be a bool",
+            lambda: MLP(4, [8], 2, batch_norm="yes", rngs=rngs),
+        ),
+        (ValueError, r"BatchNorm: num_features must be >= 1, got -1", lambda: BatchNorm(-1)),
+        (ValueError, r"BatchNorm: eps must lie in \(0.0, inf\]", lambda: BatchNorm(4, eps=0.0)),
+        (
+            ValueError,
+            r"Dropout: rate must lie in \[0.0, 1.0\), got 1.5",
+            lambda: Dropout(1.5, rngs=rngs),
+        ),
+        (TypeError, r"Dropout: rngs must be an nnx.Rngs", lambda: Dropout(0.5, rngs=0)),
+        (ValueError, r"CNN: image_size must be >= 4", lambda: CNN(1, 10, image_size=3, rngs=rngs)),
+        (
+            ValueError,
+            r"ResNetBlock: stride must be >= 1",
+            lambda: ResNetBlock(4, 4, stride=0, rngs=rngs),
+        ),
+        (TypeError, r"LSTM: hidden_features must be an int", lambda: LSTM(4, 2.0, rngs=rngs)),
+        (
+            ValueError,
+            r"RNN: xs must hold at least one time step",
+            lambda: _abstract(lambda: RNN(3, 2, rngs=nnx.Rngs(0)))(jnp.zeros((2, 0, 3))),
+        ),
+        (
+            ValueError,
+            r"BatchNorm: the last axis of x must hold num_features=4",
+            lambda: BatchNorm(4)(jnp.zeros((2, 3))),
+        ),
+    ]
+    for kind, match, call in cases:
+        with pytest.raises(kind, match=match):
+            call()
 
 
 # ------------------------------------------------------------------ modules
@@ -337,12 +426,23 @@ def test_mlp_residual_and_shapes(key):
     assert not np.allclose(plain(x), res(x))
 
 
+@nnx.jit
+def _block_and_parts(block, x):
+    """The block's output and its residual branch, in one compiled call (eagerly, every conv
+    and batch-norm op compiles on its own)."""
+    inner = block.bn2(block.conv2(jax.nn.relu(block.bn1(block.conv1(x)))))
+    return block(x), inner
+
+
 def test_resnet_block(key):
     x = jax.random.normal(key, (2, 8, 8, 4))
     block = ResNetBlock(4, 4, rngs=nnx.Rngs(0))
     assert block.proj is None
-    y = block(x)
-    inner = block.bn2(block.conv2(jax.nn.relu(block.bn1(block.conv1(x)))))
+    y, inner = _block_and_parts(block, x)
     np.testing.assert_allclose(y, jax.nn.relu(inner + x), rtol=1e-5, atol=1e-5)
-    down = ResNetBlock(4, 8, stride=2, rngs=nnx.Rngs(0))
-    assert down(x).shape == (2, 4, 4, 8)
+    # the projection block's shape alone: built and traced abstractly (initialising its three
+    # new kernel shapes would compile a sampler per shape)
+    down = nnx.eval_shape(lambda: ResNetBlock(4, 8, stride=2, rngs=nnx.Rngs(0)))
+    assert down.proj is not None
+    graphdef, state = nnx.split(down)
+    assert jax.eval_shape(lambda s, v: nnx.merge(graphdef, s)(v), state, x).shape == (2, 4, 4, 8)

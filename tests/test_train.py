@@ -69,8 +69,10 @@ def test_adding_problem(key):
     np.testing.assert_array_equal(marks.sum(1), 2.0)
     np.testing.assert_array_equal(marks[:, :5].sum(1), 1.0)  # one marker in each half
     np.testing.assert_allclose(y, np.sum(np.asarray(x[..., 0]) * marks, 1), rtol=1e-6)
-    with pytest.raises(ValueError, match="adding_problem: need n >= 1 and length >= 2"):
+    with pytest.raises(ValueError, match="adding_problem: length must be >= 2, got 1"):
         adding_problem(key, 4, 1)
+    with pytest.raises(TypeError, match="adding_problem: key must be a jax.random key"):
+        adding_problem(0, 4, 3)
 
 
 # ------------------------------------------------------------------ the loop
@@ -195,14 +197,115 @@ def test_fit_errors(digits):
         fit(m, opt, data, epochs=0, batch_size=32)
     with pytest.raises(ValueError, match=r"fit: batch_size must lie in \[1, 32\]"):
         fit(m, opt, data, batch_size=64)
-    with pytest.raises(ValueError, match="fit: penalties must be non-negative"):
+    with pytest.raises(ValueError, match=r"fit: l2 must lie in \[0.0, inf\]"):
         fit(m, opt, data, l2=-1.0, batch_size=32)
-    with pytest.raises(ValueError, match="fit: clip_norm must be positive"):
+    with pytest.raises(ValueError, match="fit: l1 must be finite"):
+        fit(m, opt, data, l1=float("nan"), batch_size=32)
+    with pytest.raises(ValueError, match=r"fit: clip_norm must lie in \(0.0, inf\]"):
         fit(m, opt, data, clip_norm=0.0, batch_size=32)
     with pytest.raises(ValueError, match="fit: early_stopping and checkpoint need validation"):
         fit(m, opt, data, early_stopping=EarlyStopping(patience=1), batch_size=32)
     with pytest.raises(ValueError, match="evaluate: loss must be one of"):
         evaluate(m, data, loss="hinge")
+
+
+def test_fit_refuses_what_it_used_to_train_on_silently(digits):
+    # issue 11: each of these used to train (ignoring data, or giving train_loss = [nan]) or
+    # fail inside jax; all are caught before the first step
+    m = MLP(64, [4], 10, rngs=nnx.Rngs(0))
+    opt = optax.sgd(0.1)
+    x, y = digits.train[0][:70], digits.train[1][:70]
+    cases = [
+        (
+            ValueError,
+            r"fit: train x and y must hold as many examples, got 64 and 70",
+            lambda: fit(m, opt, (x[:64], y), batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: train x and y must hold as many examples, got 64 and 60",
+            lambda: fit(m, opt, (x[:64], y[:60]), batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: val x and y must hold as many examples",
+            lambda: fit(m, opt, (x, y), val=(x[:8], y[:9]), batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: train labels must lie in \[0, 10\) \(the model's 10 outputs\), got "
+            r"values in \[0, 12\]",
+            lambda: fit(m, opt, (x, np.where(y == 3, 12, y)), batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: val labels must lie in \[0, 10\)",
+            lambda: fit(m, opt, (x, y), val=(x, y - 1), batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: train targets for loss='mse' must have one value per output .*"
+            r"integer class labels need loss='cross_entropy'",
+            lambda: fit(m, opt, (x, y), loss="mse", batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: the model does not accept train x of shape \(70, 56\): MLP: input features",
+            lambda: fit(m, opt, (x[:, :56], y), batch_size=32),
+        ),
+        (
+            TypeError,
+            r"fit: epochs must be an int, got 1.5",
+            lambda: fit(m, opt, (x, y), epochs=1.5),
+        ),
+        (
+            TypeError,
+            r"fit: epochs must be an int, got '2'",
+            lambda: fit(m, opt, (x, y), epochs="2"),
+        ),
+        (
+            TypeError,
+            r"fit: optimizer must be an optax.GradientTransformation",
+            lambda: fit(m, None, (x, y)),
+        ),
+        (TypeError, r"fit: model must be a flax nnx.Module", lambda: fit(None, opt, (x, y))),
+        (TypeError, r"fit: train must be a pair \(x, y\)", lambda: fit(m, opt, x)),
+        (
+            TypeError,
+            r"fit: loss must be one of .* or a callable, got 3",
+            lambda: fit(m, opt, (x, y), loss=3),
+        ),
+        (TypeError, r"fit: progress must be a bool", lambda: fit(m, opt, (x, y), progress="no")),
+        (
+            ValueError,
+            r"fit: the loss must return a scalar",
+            lambda: fit(m, opt, (x, y), loss=lambda out, t: out, batch_size=32),
+        ),
+        (
+            ValueError,
+            r"fit: the loss fails on the outputs and train y: ",
+            lambda: fit(m, opt, (x, y), loss=lambda out, t: out @ np.ones(3), batch_size=32),
+        ),
+        (
+            ValueError,
+            r"evaluate: data labels must lie in \[0, 10\)",
+            lambda: evaluate(m, (x, y + 1)),
+        ),
+    ]
+    for kind, match, call in cases:
+        with pytest.raises(kind, match=match):
+            call()
+
+
+def test_evaluate_compiles_once_per_model_structure_and_loss(digits):
+    from dlref import train
+
+    data = _subset(digits.val, 32)
+    evaluate(MLP(64, [4], 10, rngs=nnx.Rngs(0)), data)
+    before = train._eval_step._cache_size()
+    # a fresh model of the same structure, new weights: the compiled step is reused
+    evaluate(MLP(64, [4], 10, rngs=nnx.Rngs(1)), data)
+    assert train._eval_step._cache_size() == before
 
 
 def test_cnn_trains_on_digits():
@@ -280,6 +383,32 @@ def test_cli_unknown_model(capsys):
 def test_cli_help_and_bad_option(capsys):
     assert cli_main(["--help"]) == 0
     assert cli_main(["mlp", "--epochs", "x"]) == 2
+
+
+@pytest.mark.parametrize(
+    "option,value,rule",
+    [
+        ("--epochs", "0", "an int >= 1"),  # used to run the model's 15 epochs (`0 or 15`)
+        ("--batch-size", "0", "an int >= 1"),
+        ("--lr", "0", "a finite number > 0"),  # used to be replaced by the default
+        ("--lr", "-0.003", "a finite number > 0"),  # used to train and exit 0
+        ("--lr", "nan", "a finite number > 0"),
+        ("--seed", "-1", "an int >= 0"),
+    ],
+)
+def test_cli_refuses_bad_numbers_argparse_style(capsys, option, value, rule):
+    assert cli_main(["cnn", option, value]) == 2
+    err = capsys.readouterr().err
+    assert f"dlref train: error: argument {option}: must be {rule}, got '{value}'" in err
+
+
+def test_dlref_cli_lets_a_broken_subcommand_import_surface(monkeypatch):
+    # issue 11: an ImportError while importing a subcommand used to print "not yet available"
+    from dlref import cli
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "train", ("dlref._no_such_module", "broken"))
+    with pytest.raises(ModuleNotFoundError, match="dlref._no_such_module"):
+        cli.main(["train", "mlp"])
 
 
 def test_cli_runs(capsys):
