@@ -5,7 +5,9 @@ strings) at trace time through these helpers, so that every message has the same
 
     f"{op}: {what} must be {rule}, got {value!r}"
 
-Nothing here looks at array *values*: that would break under ``jax.jit``.
+Nothing here looks at array *values* under tracing: that would break under ``jax.jit``. The
+one exception, :func:`concrete_range`, reads the values of *concrete* arrays (an eager call)
+and returns ``None`` for traced ones, so the caller's check simply does not run under ``jit``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,86 @@ def check_int(value: Any, name: str, op: str, *, minimum: int | None = None) -> 
     return int(value)
 
 
+def check_real(value: Any, name: str, op: str, *, scalar: bool = True) -> None:
+    """Raise unless ``value`` is a real number: a Python or NumPy int or float (not a bool), or
+    an integer or floating array (NumPy, JAX, traced), of shape ``()`` when ``scalar``.
+
+    Strings such as ``"0.1"``, ``None``, bools and complex numbers are rejected rather than
+    converted, so a typo cannot reach ``jnp`` and fail there with a message that does not name
+    the op.
+
+    Raises:
+      TypeError: ``value`` is not a real number or real array.
+      ValueError: ``scalar`` and ``value`` is an array of rank > 0.
+    """
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    if isinstance(value, int | float | np.integer | np.floating):
+        return
+    if isinstance(value, jax.Array | np.ndarray):
+        dtype = value.dtype
+        if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+            raise TypeError(f"{op}: {name} must be a real number, got an array of dtype {dtype}")
+        if scalar and value.ndim != 0:
+            raise ValueError(f"{op}: {name} must be a scalar, got an array of shape {value.shape}")
+        return
+    raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+
+
+def check_key(key: Any, op: str, name: str = "key") -> None:
+    """Raise ``TypeError`` unless ``key`` is one ``jax.random`` key.
+
+    Accepted: a typed key (``jax.random.key(seed)``, shape ``()``) or a legacy raw key
+    (``jax.random.PRNGKey(seed)``: a 1-D ``uint32`` array), traced or not.
+
+    Raises:
+      TypeError: anything else (an int seed, a float array, ``None``, a batch of keys).
+    """
+    if isinstance(key, jax.Array | np.ndarray):
+        dtype = key.dtype
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and key.ndim == 0:
+            return
+        if dtype == np.uint32 and key.ndim == 1:
+            return
+        what = f"an array of dtype {dtype} and shape {key.shape}"
+    else:
+        what = repr(key)
+    raise TypeError(f"{op}: {name} must be one jax.random key (jax.random.key(seed)), got {what}")
+
+
+def as_array(value: Any, name: str, op: str) -> jax.Array:
+    """``jnp.asarray(value)``, with a message naming the op when ``value`` is no array.
+
+    Raises:
+      TypeError: ``value`` cannot be an array (a string, ``None``, a dict, an object).
+      ValueError: a ragged nested list.
+    """
+    if value is None or isinstance(value, str | bytes | dict):
+        raise TypeError(f"{op}: {name} must be an array, got {value!r}")
+    try:
+        return jnp.asarray(value)
+    except TypeError as e:
+        raise TypeError(f"{op}: {name} must be an array, got {type(value).__name__}") from e
+    except ValueError as e:
+        raise ValueError(f"{op}: {name} must be a rectangular array, got {value!r}") from e
+
+
+def concrete_range(x: Any) -> tuple[float, float] | None:
+    """``(min, max)`` of the non-NaN values of a *concrete* array; ``None`` when ``x`` is
+    traced (under ``jit``, ``vmap``, ``grad``: its values do not exist yet), empty, or all NaN.
+
+    NaN is left out on purpose: a check built on this must let NaN through to the result, where
+    it propagates (DESIGN.md), instead of raising.
+    """
+    if isinstance(x, jax.core.Tracer):
+        return None
+    values = np.asarray(x)
+    values = values[~np.isnan(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if values.size == 0:
+        return None
+    return values.min().item(), values.max().item()
+
+
 def check_bool(value: Any, name: str, op: str) -> bool:
     """Return ``value`` if it is a Python (or NumPy) bool, else raise ``TypeError``.
 
@@ -48,27 +130,29 @@ def check_bool(value: Any, name: str, op: str) -> bool:
     return bool(value)
 
 
-def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+def normalize_axes(
+    axis: Any, ndim: int, op: str, *, name: str = "axis", allow_empty: bool = False
+) -> tuple[int, ...]:
     """Return sorted non-negative axes; ``axis`` an int or a sequence of ints in [-ndim, ndim).
 
     Raises:
       TypeError: an axis that is not an int.
-      ValueError: an axis out of range, a repeated axis, or no axis at all.
+      ValueError: an axis out of range, a repeated axis, or (unless ``allow_empty``) no axis.
     """
     items = (axis,) if isinstance(axis, int | np.integer) and not isinstance(axis, bool) else axis
     if not isinstance(items, Sequence) or isinstance(items, str):
-        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in items:
         if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
-            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+            raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis {a} is out of range for an input of rank {ndim}")
+            raise ValueError(f"{op}: {name} {a} is out of range for an input of rank {ndim}")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: axis must not repeat an axis, got {axis!r}")
-    if not out:
-        raise ValueError(f"{op}: axis must name at least one axis, got {axis!r}")
+        raise ValueError(f"{op}: {name} must not repeat an axis, got {axis!r}")
+    if not out and not allow_empty:
+        raise ValueError(f"{op}: {name} must name at least one axis, got {axis!r}")
     return tuple(sorted(out))
 
 
@@ -228,16 +312,19 @@ def check_in_range(
     lo_closed: bool = True,
     hi_closed: bool = True,
 ) -> None:
-    """Raise ``ValueError`` unless the Python number ``value`` lies in the given interval.
+    """Raise unless ``value`` is a real number (:func:`check_real`) in the given interval.
 
-    Traced values (under ``jit``) are not checked: only static facts are validated.
+    Traced values (under ``jit``) have their type checked but not their value: only static
+    facts are validated. NaN lies in no interval.
+
+    Raises:
+      TypeError: ``value`` is not a real number or real scalar array.
+      ValueError: ``value`` lies outside the interval, or is an array of rank > 0.
     """
+    check_real(value, name, op)
     if isinstance(value, jax.core.Tracer):
         return
-    try:
-        v = float(value)
-    except TypeError as e:
-        raise TypeError(f"{op}: {name} must be a number, got {value!r}") from e
+    v = float(value)
     ok_lo = v >= lo if lo_closed else v > lo
     ok_hi = v <= hi if hi_closed else v < hi
     if not (ok_lo and ok_hi):
@@ -246,9 +333,8 @@ def check_in_range(
 
 
 def check_reduction(reduction: str, op: str) -> None:
-    """Raise ``ValueError`` unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    """Raise unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"`` (:func:`check_choice`)."""
+    check_choice(reduction, REDUCTIONS, "reduction", op)
 
 
 def reduce_loss(values: jax.Array, reduction: str, op: str) -> jax.Array:
@@ -262,6 +348,18 @@ def reduce_loss(values: jax.Array, reduction: str, op: str) -> jax.Array:
 
 
 def check_choice(value: Any, choices: Sequence[Any], name: str, op: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{op}: {name} must be one of {tuple(choices)}, got {value!r}")
+    """Raise unless ``value`` is one of ``choices``.
+
+    Raises:
+      TypeError: the choices are strings and ``value`` is not one (``None``, a number, a list).
+      ValueError: ``value`` is not among ``choices``.
+    """
+    choices = tuple(choices)
+    if all(isinstance(c, str) for c in choices) and not isinstance(value, str):
+        raise TypeError(f"{op}: {name} must be one of {choices}, got {value!r}")
+    try:
+        found = not isinstance(value, bool | np.bool_) and any(value == c for c in choices)
+    except (TypeError, ValueError):  # an array compares elementwise: not a choice
+        found = False
+    if not found:
+        raise ValueError(f"{op}: {name} must be one of {choices}, got {value!r}")
