@@ -119,6 +119,19 @@ def concrete_range(x: Any) -> tuple[float, float] | None:
     return values.min().item(), values.max().item()
 
 
+def check_values_in_range(x: Any, lo: float, hi: float, name: str, op: str) -> None:
+    """Raise ``ValueError`` if a *concrete* array has a value outside ``[lo, hi]``.
+
+    NaN is let through (it propagates to the op's result), and traced arrays are not looked at
+    (under ``jit`` the values do not exist yet): see :func:`concrete_range`.
+    """
+    extrema = concrete_range(x)
+    if extrema is not None and (extrema[0] < lo or extrema[1] > hi):
+        raise ValueError(
+            f"{op}: {name} must lie in [{lo}, {hi}], got values in [{extrema[0]}, {extrema[1]}]"
+        )
+
+
 def check_bool(value: Any, name: str, op: str) -> bool:
     """Return ``value`` if it is a Python (or NumPy) bool, else raise ``TypeError``.
 
@@ -277,6 +290,12 @@ def check_rank(x: Any, ranks: int | Sequence[int], name: str, op: str) -> int:
             f"{op}: {name} must have rank {want}, got rank {ndim} with shape {jnp.shape(x)}"
         )
     return ndim
+
+
+def check_min_rank(x: Any, rank: int, name: str, op: str) -> None:
+    """Raise ``ValueError`` unless ``x.ndim >= rank``."""
+    if jnp.ndim(x) < rank:
+        raise ValueError(f"{op}: {name} must have rank >= {rank}, got shape {jnp.shape(x)}")
 
 
 def check_floating(x: Any, name: str, op: str) -> None:

@@ -44,6 +44,7 @@ from dlref._checks import (
     check_real,
     check_reduction,
     check_same_shape,
+    check_values_in_range,
     concrete_range,
     reduce_loss,
 )
@@ -84,11 +85,7 @@ def _floating(x, name: str, op: str) -> jax.Array:
 
 def _check_unit_interval(x: jax.Array, name: str, op: str) -> None:
     """Concrete values of ``x`` must lie in [0, 1] (NaN passes); traced ones are not looked at."""
-    extrema = concrete_range(x)
-    if extrema is not None and (extrema[0] < 0 or extrema[1] > 1):
-        raise ValueError(
-            f"{op}: {name} must lie in [0, 1], got values in [{extrema[0]}, {extrema[1]}]"
-        )
+    check_values_in_range(x, 0, 1, name, op)
 
 
 def _real_targets(targets, pred: jax.Array, name: str, op: str) -> jax.Array:

@@ -34,6 +34,7 @@ from dlref._checks import (
     check_floating,
     check_in_range,
     check_int,
+    check_min_rank,
     check_real,
     normalize_axes,
 )
@@ -84,11 +85,6 @@ class BatchNormState(NamedTuple):
 # private helpers
 
 
-def _check_min_rank(x: jax.Array, rank: int, name: str, op: str) -> None:
-    if x.ndim < rank:
-        raise ValueError(f"{op}: {name} must have rank >= {rank}, got shape {x.shape}")
-
-
 def _check_eps(eps: Any, op: str) -> None:
     # eps > 0 keeps constant channels finite; a traced eps is type-checked only
     check_in_range(eps, 0.0, math.inf, "eps", op, lo_closed=False, hi_closed=False)
@@ -96,7 +92,7 @@ def _check_eps(eps: Any, op: str) -> None:
 
 def _input(x: Any, min_rank: int, op: str) -> jax.Array:
     x = as_array(x, "x", op)
-    _check_min_rank(x, min_rank, "x", op)
+    check_min_rank(x, min_rank, "x", op)
     check_floating(x, "x", op)
     return x
 
@@ -358,7 +354,7 @@ def fold_batch_norm(
     op = "fold_batch_norm"
     check_choice(layout, ("NHWC", "NCHW"), "layout", op)
     w = as_array(w, "w", op)
-    _check_min_rank(w, 2, "w", op)
+    check_min_rank(w, 2, "w", op)
     check_floating(w, "w", op)
     _check_eps(eps, op)
     c_out = w.shape[-1] if layout == "NHWC" else w.shape[0]

@@ -350,9 +350,7 @@ def clip_by_global_norm(tree: Any, max_norm: float) -> tuple[Any, jax.Array]:
       ICML 2013, https://arxiv.org/abs/1211.5063.
     """
     op = "clip_by_global_norm"
-    check_real(max_norm, "max_norm", op)
-    if _is_static_number(max_norm) and not max_norm > 0:
-        raise ValueError(f"{op}: max_norm must be > 0, got {max_norm!r}")
+    check_in_range(max_norm, 0.0, math.inf, "max_norm", op, lo_closed=False)
     leaves = _float_leaves(tree, op)
     dtype = _dtype(leaves)
     s = _pow2_below_max_abs(leaves, dtype)

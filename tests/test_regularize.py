@@ -202,7 +202,9 @@ def test_regularize_errors():
     with pytest.raises(ValueError, match="lo must be <= hi, got lo=1.0 and hi=-1.0"):
         clip_by_value({"w": jnp.ones(2)}, 1.0, -1.0)
     for m in (-1.0, 0.0):
-        with pytest.raises(ValueError, match="max_norm must be > 0"):
+        with pytest.raises(
+            ValueError, match=r"clip_by_global_norm: max_norm must lie in \(0.0, inf\]"
+        ):
             clip_by_global_norm({"w": jnp.ones(2)}, m)
     with pytest.raises(TypeError, match="max_norm must be a number"):
         clip_by_global_norm({"w": jnp.ones(2)}, True)
