@@ -9,11 +9,12 @@ The statistics never overflow while the result is representable: each reduction 
 normalizes ``x / s`` with ``eps / s²`` and so computes the same function; dividing by a power
 of two is exact, so for data that does not overflow the result is bit for bit that of the
 plain formula. ``layer_norm([1e30, -1e30])`` in float32 is ``[1, -1]`` here; flax's
-``nnx.LayerNorm`` gives ``[0, 0]`` (its variance ``1e60`` overflows to ``inf``), as does
-PyTorch's ``F.layer_norm``. ``s`` is a constant for differentiation (``stop_gradient``): the
-formula is the same function of ``x`` for every ``s``, so gradients of every order are those of
-the plain formula. NaN in a reduction gives NaN for all of its outputs; an empty input gives an
-empty output.
+``nnx.LayerNorm``, ``nnx.GroupNorm``, ``nnx.InstanceNorm`` and ``nnx.BatchNorm`` give ``[0, 0]``
+(the variance ``1e60`` overflows to ``inf``), and PyTorch's float32 kernels, which accumulate
+the variance in float32 too (Welford), overflow the same way. ``s`` is a constant for
+differentiation (``stop_gradient``): the formula is the same function of ``x`` for every ``s``,
+so gradients of every order are those of the plain formula. NaN in a reduction gives NaN for
+all of its outputs; an empty input gives an empty output.
 """
 
 from __future__ import annotations
@@ -358,9 +359,9 @@ def fold_batch_norm(
     check_floating(w, "w", op)
     _check_eps(eps, op)
     c_out = w.shape[-1] if layout == "NHWC" else w.shape[0]
-    b, scale, bias = (
-        _check_param(p, (c_out,), n, op) for n, p in zip("b scale bias".split(), (b, scale, bias))
-    )
+    b = _check_param(b, (c_out,), "b", op)
+    scale = _check_param(scale, (c_out,), "scale", op)
+    bias = _check_param(bias, (c_out,), "bias", op)
     mean, var = _state_pair(state, c_out, op, "C_out")
     cdt = accumulation_dtype(w.dtype)
     s = lax.rsqrt(var.astype(cdt) + eps)
@@ -459,7 +460,9 @@ def group_norm(
 
     ``num_groups = 1`` is layer norm over ``(*spatial, C)``; ``num_groups = C`` is
     :func:`instance_norm`. Matches flax's ``nnx.GroupNorm(num_groups=G)`` (default ``epsilon``
-    1e-6) and PyTorch's ``nn.GroupNorm`` (eps 1e-5, the default here) moved to channels-last.
+    1e-6) and PyTorch's ``nn.GroupNorm`` (eps 1e-5, the default here) moved to channels-last,
+    except that the statistics do not overflow while the result is representable (module
+    docstring: flax gives 0 for a group ``[1e30, -1e30]`` in float32, dlref ``[1, -1]``).
 
     Args:
       x: input ``(N, *spatial, C)``, rank >= 2, floating.
@@ -521,7 +524,8 @@ def instance_norm(
     :math:`\mu_{n,c}, \sigma^2_{n,c}` the mean and biased variance over the spatial axes.
     Equal to ``group_norm(x, C)``. Matches flax's ``nnx.InstanceNorm`` (default ``epsilon``
     1e-6) and PyTorch's ``nn.InstanceNorm{1,2,3}d(affine=True, track_running_stats=False)``
-    (eps 1e-5, the default here).
+    (eps 1e-5, the default here), except that the statistics do not overflow while the result
+    is representable (module docstring).
 
     Args:
       x: input ``(N, *spatial, C)`` with at least one spatial axis, floating.
