@@ -5,7 +5,9 @@ strings) at trace time through these helpers, so that every message has the same
 
     f"{op}: {what} must be {rule}, got {value!r}"
 
-Nothing here looks at array *values*: that would break under ``jax.jit``.
+Nothing here looks at array *values* under tracing: that would break under ``jax.jit``. The
+one exception, :func:`concrete_range`, reads the values of *concrete* arrays (an eager call)
+and returns ``None`` for traced ones, so the caller's check simply does not run under ``jit``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,141 @@ def check_int(value: Any, name: str, op: str, *, minimum: int | None = None) -> 
     return int(value)
 
 
+def _describe(value: Any) -> str:
+    """A short description of ``value`` for a message: arrays by dtype and shape."""
+    if isinstance(value, jax.Array | np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_real(
+    value: Any,
+    name: str,
+    op: str,
+    *,
+    scalar: bool = True,
+    shapes: Sequence[tuple[int, ...]] | None = None,
+    finite: bool = False,
+) -> None:
+    """Raise unless ``value`` is a real number: a Python or NumPy int or float (not a bool), or
+    an integer or floating array (NumPy, JAX, traced, or a nested sequence of numbers).
+
+    The allowed shapes are ``shapes`` when given, else ``()`` when ``scalar``, else any. Strings
+    such as ``"0.1"``, ``None``, bools and complex numbers are rejected rather than converted,
+    so a typo cannot reach ``jnp`` and fail there with a message that does not name the op.
+    With ``finite=True`` a concrete NaN or infinity is refused (a traced value is not looked at).
+
+    Raises:
+      TypeError: ``value`` is not a real number or real array.
+      ValueError: its shape is not allowed, or (``finite``) it is NaN or infinite.
+    """
+    if shapes is None and scalar:
+        shapes = ((),)
+    if value is None or isinstance(value, bool | np.bool_ | str | bytes):
+        raise TypeError(f"{op}: {name} must be a number, got {_describe(value)}")
+    if isinstance(value, jax.Array | np.ndarray):
+        dtype, shape = value.dtype, tuple(value.shape)
+    elif isinstance(value, int | float | np.integer | np.floating):
+        dtype, shape = np.asarray(value).dtype, ()
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{op}: {name} must be a number, got {_describe(value)}") from e
+        if arr.dtype.kind in "OUSbc":
+            raise TypeError(f"{op}: {name} must be a number, got {_describe(value)}")
+        dtype, shape = arr.dtype, tuple(arr.shape)
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        what = _describe(value) if isinstance(value, jax.Array | np.ndarray) else repr(value)
+        raise TypeError(f"{op}: {name} must be a real number, got {what}")
+    if shapes is not None and shape not in {tuple(s) for s in shapes}:
+        want = " or ".join("a scalar" if s == () else f"shape {tuple(s)}" for s in shapes)
+        got = f"an array of shape {shape}" if hasattr(value, "shape") else repr(value)
+        raise ValueError(f"{op}: {name} must be {want}, got {got}")
+    if finite and not isinstance(value, jax.core.Tracer):
+        if not np.all(np.isfinite(np.asarray(value, np.float64))):
+            raise ValueError(f"{op}: {name} must be finite, got {value!r}")
+
+
+def check_nonnegative(value: Any, name: str, op: str, *, upper: float = float("inf")) -> None:
+    """Raise unless ``value`` is a finite real scalar in ``[0, upper]`` (traced: type and
+    shape only).
+
+    Raises:
+      TypeError: ``value`` is not a real number.
+      ValueError: ``value`` is not a scalar, is NaN or infinite, or lies outside ``[0, upper]``.
+    """
+    check_real(value, name, op, finite=True)
+    check_in_range(value, 0.0, upper, name, op)
+
+
+def check_key(key: Any, op: str, name: str = "key") -> None:
+    """Raise ``TypeError`` unless ``key`` is one ``jax.random`` key.
+
+    Accepted: a typed key (``jax.random.key(seed)``, shape ``()``) or a legacy raw key
+    (``jax.random.PRNGKey(seed)``: a ``uint32`` array of shape ``(2,)``), traced or not.
+
+    Raises:
+      TypeError: anything else (an int seed, a float array, ``None``, a batch of keys).
+    """
+    if isinstance(key, jax.Array | np.ndarray):
+        dtype = key.dtype
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and key.ndim == 0:
+            return
+        if dtype == np.uint32 and key.shape == (2,):
+            return
+    raise TypeError(
+        f"{op}: {name} must be one jax.random key (jax.random.key(seed)), got {_describe(key)}"
+    )
+
+
+def as_array(value: Any, name: str, op: str) -> jax.Array:
+    """``jnp.asarray(value)``, with a message naming the op when ``value`` is no array.
+
+    Raises:
+      TypeError: ``value`` cannot be an array (a string, ``None``, a dict, an object).
+      ValueError: a ragged nested list.
+    """
+    if value is None or isinstance(value, str | bytes | dict):
+        raise TypeError(f"{op}: {name} must be an array, got {value!r}")
+    try:
+        return jnp.asarray(value)
+    except TypeError as e:
+        raise TypeError(f"{op}: {name} must be an array, got {type(value).__name__}") from e
+    except ValueError as e:
+        raise ValueError(f"{op}: {name} must be a rectangular array, got {value!r}") from e
+
+
+def concrete_range(x: Any) -> tuple[float, float] | None:
+    """``(min, max)`` of the non-NaN values of a *concrete* array; ``None`` when ``x`` is
+    traced (under ``jit``, ``vmap``, ``grad``: its values do not exist yet), empty, or all NaN.
+
+    NaN is left out on purpose: a check built on this must let NaN through to the result, where
+    it propagates (DESIGN.md), instead of raising.
+    """
+    if isinstance(x, jax.core.Tracer):
+        return None
+    values = np.asarray(x)
+    values = values[~np.isnan(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if values.size == 0:
+        return None
+    return values.min().item(), values.max().item()
+
+
+def check_values_in_range(x: Any, lo: float, hi: float, name: str, op: str) -> None:
+    """Raise ``ValueError`` if a *concrete* array has a value outside ``[lo, hi]``.
+
+    NaN is let through (it propagates to the op's result), and traced arrays are not looked at
+    (under ``jit`` the values do not exist yet): see :func:`concrete_range`.
+    """
+    extrema = concrete_range(x)
+    if extrema is not None and (extrema[0] < lo or extrema[1] > hi):
+        raise ValueError(
+            f"{op}: {name} must lie in [{lo}, {hi}], got values in [{extrema[0]}, {extrema[1]}]"
+        )
+
+
 def check_bool(value: Any, name: str, op: str) -> bool:
     """Return ``value`` if it is a Python (or NumPy) bool, else raise ``TypeError``.
 
@@ -48,27 +185,29 @@ def check_bool(value: Any, name: str, op: str) -> bool:
     return bool(value)
 
 
-def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+def normalize_axes(
+    axis: Any, ndim: int, op: str, *, name: str = "axis", allow_empty: bool = False
+) -> tuple[int, ...]:
     """Return sorted non-negative axes; ``axis`` an int or a sequence of ints in [-ndim, ndim).
 
     Raises:
       TypeError: an axis that is not an int.
-      ValueError: an axis out of range, a repeated axis, or no axis at all.
+      ValueError: an axis out of range, a repeated axis, or (unless ``allow_empty``) no axis.
     """
     items = (axis,) if isinstance(axis, int | np.integer) and not isinstance(axis, bool) else axis
     if not isinstance(items, Sequence) or isinstance(items, str):
-        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in items:
         if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
-            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+            raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis {a} is out of range for an input of rank {ndim}")
+            raise ValueError(f"{op}: {name} {a} is out of range for an input of rank {ndim}")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: axis must not repeat an axis, got {axis!r}")
-    if not out:
-        raise ValueError(f"{op}: axis must name at least one axis, got {axis!r}")
+        raise ValueError(f"{op}: {name} must not repeat an axis, got {axis!r}")
+    if not out and not allow_empty:
+        raise ValueError(f"{op}: {name} must name at least one axis, got {axis!r}")
     return tuple(sorted(out))
 
 
@@ -123,7 +262,7 @@ def normalize_padding(
     dilation: Sequence[int] | None = None,
     allow_strings: bool = True,
 ) -> tuple[tuple[int, int], ...]:
-    """Normalise any padding form of docs/contract.md to a tuple of ``n`` ``(lo, hi)`` pairs.
+    """Normalise any padding form of DESIGN.md to a tuple of ``n`` ``(lo, hi)`` pairs.
 
     Accepted: an int (same on both sides of every dim), a tuple of ``n`` ints (symmetric per
     dim), a tuple of ``n`` ``(lo, hi)`` pairs, ``"VALID"`` (no padding) and ``"SAME"`` (needs
@@ -195,6 +334,12 @@ def check_rank(x: Any, ranks: int | Sequence[int], name: str, op: str) -> int:
     return ndim
 
 
+def check_min_rank(x: Any, rank: int, name: str, op: str) -> None:
+    """Raise ``ValueError`` unless ``x.ndim >= rank``."""
+    if jnp.ndim(x) < rank:
+        raise ValueError(f"{op}: {name} must have rank >= {rank}, got shape {jnp.shape(x)}")
+
+
 def check_floating(x: Any, name: str, op: str) -> None:
     """Raise ``TypeError`` unless ``x`` has a floating dtype."""
     dtype = jnp.result_type(x)
@@ -228,16 +373,19 @@ def check_in_range(
     lo_closed: bool = True,
     hi_closed: bool = True,
 ) -> None:
-    """Raise ``ValueError`` unless the Python number ``value`` lies in the given interval.
+    """Raise unless ``value`` is a real number (:func:`check_real`) in the given interval.
 
-    Traced values (under ``jit``) are not checked: only static facts are validated.
+    Traced values (under ``jit``) have their type checked but not their value: only static
+    facts are validated. NaN lies in no interval.
+
+    Raises:
+      TypeError: ``value`` is not a real number or real scalar array.
+      ValueError: ``value`` lies outside the interval, or is an array of rank > 0.
     """
+    check_real(value, name, op)
     if isinstance(value, jax.core.Tracer):
         return
-    try:
-        v = float(value)
-    except TypeError as e:
-        raise TypeError(f"{op}: {name} must be a number, got {value!r}") from e
+    v = float(value)
     ok_lo = v >= lo if lo_closed else v > lo
     ok_hi = v <= hi if hi_closed else v < hi
     if not (ok_lo and ok_hi):
@@ -246,9 +394,8 @@ def check_in_range(
 
 
 def check_reduction(reduction: str, op: str) -> None:
-    """Raise ``ValueError`` unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    """Raise unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"`` (:func:`check_choice`)."""
+    check_choice(reduction, REDUCTIONS, "reduction", op)
 
 
 def reduce_loss(values: jax.Array, reduction: str, op: str) -> jax.Array:
@@ -262,92 +409,18 @@ def reduce_loss(values: jax.Array, reduction: str, op: str) -> jax.Array:
 
 
 def check_choice(value: Any, choices: Sequence[Any], name: str, op: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{op}: {name} must be one of {tuple(choices)}, got {value!r}")
-
-
-def _describe(value: Any) -> str:
-    """A short description of ``value`` for a message: arrays by type, dtype and shape."""
-    if isinstance(value, jax.Array | np.ndarray):
-        return f"{type(value).__name__} of dtype {value.dtype} and shape {value.shape}"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def check_key(key: Any, op: str, name: str = "key") -> None:
-    """Raise unless ``key`` is one ``jax.random`` key.
-
-    Accepted: a typed key of shape ``()`` (``jax.random.key(seed)``, traced or not) and a raw
-    ``uint32`` key of shape ``(2,)`` (``jax.random.PRNGKey(seed)``).
+    """Raise unless ``value`` is one of ``choices``.
 
     Raises:
-      TypeError: ``key`` is not a key.
-      ValueError: ``key`` is an array of several keys.
+      TypeError: the choices are strings and ``value`` is not one (``None``, a number, a list).
+      ValueError: ``value`` is not among ``choices``.
     """
-    if not isinstance(key, jax.Array | np.ndarray):
-        raise TypeError(
-            f"{op}: {name} must be a jax.random key (jax.random.key(seed)), got {_describe(key)}"
-        )
-    dtype, shape = key.dtype, key.shape
-    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-        if shape != ():
-            raise ValueError(f"{op}: {name} must be a single key, got {_describe(key)}")
-        return
-    if dtype == np.uint32 and shape == (2,):
-        return
-    raise TypeError(
-        f"{op}: {name} must be a jax.random key (jax.random.key(seed)), got {_describe(key)}"
-    )
-
-
-def check_real(
-    value: Any,
-    name: str,
-    op: str,
-    *,
-    shapes: Sequence[tuple[int, ...]] = ((),),
-    finite: bool = False,
-) -> None:
-    """Raise unless ``value`` is a real number, or a real array whose shape is in ``shapes``.
-
-    Python, NumPy and JAX numbers and arrays of an integer or floating dtype pass (traced
-    ones too); ``bool``, strings, ``None``, complex numbers and objects do not. With
-    ``finite=True`` a concrete NaN or infinity is refused (a traced value is not looked at).
-
-    Raises:
-      TypeError: ``value`` is not a real number or array.
-      ValueError: its shape is not one of ``shapes``, or (``finite``) it is NaN or infinite.
-    """
-    want = " or ".join("a scalar" if s == () else f"shape {s}" for s in shapes)
-    if value is None or isinstance(value, bool | np.bool_ | str | bytes):
-        raise TypeError(f"{op}: {name} must be a real number ({want}), got {_describe(value)}")
-    if isinstance(value, jax.Array):
-        dtype, shape = value.dtype, value.shape
-    else:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as e:
-            raise TypeError(
-                f"{op}: {name} must be a real number ({want}), got {_describe(value)}"
-            ) from e
-        dtype, shape = arr.dtype, arr.shape
-    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
-        raise TypeError(f"{op}: {name} must be a real number ({want}), got {_describe(value)}")
-    if tuple(shape) not in {tuple(s) for s in shapes}:
-        raise ValueError(f"{op}: {name} must be {want}, got {_describe(value)}")
-    if finite and not isinstance(value, jax.core.Tracer):
-        if not np.all(np.isfinite(np.asarray(value, np.float64))):
-            raise ValueError(f"{op}: {name} must be finite, got {value!r}")
-
-
-def check_nonnegative(value: Any, name: str, op: str, *, upper: float = float("inf")) -> None:
-    """Raise unless ``value`` is a finite real scalar in ``[0, upper]`` (traced: type and
-    shape only).
-
-    Raises:
-      TypeError: ``value`` is not a real number.
-      ValueError: ``value`` is not a scalar, is NaN or infinite, or lies outside ``[0, upper]``.
-    """
-    check_real(value, name, op, finite=True)
-    check_in_range(value, 0.0, upper, name, op)
+    choices = tuple(choices)
+    if all(isinstance(c, str) for c in choices) and not isinstance(value, str):
+        raise TypeError(f"{op}: {name} must be one of {choices}, got {value!r}")
+    try:
+        found = not isinstance(value, bool | np.bool_) and any(value == c for c in choices)
+    except (TypeError, ValueError):  # an array compares elementwise: not a choice
+        found = False
+    if not found:
+        raise ValueError(f"{op}: {name} must be one of {choices}, got {value!r}")

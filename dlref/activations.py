@@ -4,7 +4,8 @@ Every function here is written from its formula in a form that neither overflows
 gradient for large inputs (``|x|`` up to ``1e4`` and beyond), matches the ``jax.nn`` function of
 the same name to float rounding, keeps the input's floating dtype (float64 stays float64,
 bfloat16 stays bfloat16) and raises ``TypeError`` for a non-floating input (``jax.nn`` would
-silently compute on integers).
+silently compute on integers). NaN in the input gives NaN in the output, as in ``jax.nn``: no
+comparison or clamp here maps NaN to a number.
 
 The non-smooth ones pin their subgradient at the kink, the same one ``jax.nn`` uses:
 ``relu'(0) = 0`` and ``leaky_relu'(0) = 1``.
@@ -21,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import check_floating, check_int
+from dlref._checks import as_array, check_floating, check_int, check_real
 
 __all__ = [
     "sigmoid",
@@ -35,7 +36,7 @@ __all__ = [
 
 
 def _float_input(x, op: str) -> jax.Array:
-    x = jnp.asarray(x)
+    x = as_array(x, "x", op)
     check_floating(x, "x", op)
     return x
 
@@ -213,19 +214,22 @@ def leaky_relu(x, negative_slope=0.01) -> jax.Array:
 
     Args:
       x: floating array of any shape.
-      negative_slope: the slope α for negative inputs (a number or a scalar array).
+      negative_slope: the slope α for negative inputs (a real number or a real scalar array).
 
     Returns:
       An array of the shape and dtype of ``x``.
 
     Raises:
-      TypeError: if ``x`` does not have a floating dtype.
+      TypeError: if ``x`` does not have a floating dtype, or ``negative_slope`` is not a real
+        number (a string such as ``"0.1"``, a bool, ``None``).
+      ValueError: if ``negative_slope`` is an array of rank > 0.
 
     Example:
       >>> leaky_relu(jnp.array([-2.0, 3.0]), 0.5).tolist()  # [0.5 * -2, 3]
       [-1.0, 3.0]
     """
     x = _float_input(x, "leaky_relu")
+    check_real(negative_slope, "negative_slope", "leaky_relu")
     return jnp.where(x >= 0, x, (negative_slope * x).astype(x.dtype))
 
 
@@ -293,7 +297,9 @@ def softmax(x, axis=-1) -> jax.Array:
         \qquad \frac{\partial\,\mathrm{softmax}_i}{\partial x_j} = s_i(\delta_{ij} - s_j)
 
     After the shift every exponent is ≤ 0 and the largest is exactly 0, so the sum is ≥ 1:
-    no overflow, no division by zero, for any finite input.
+    no overflow, no division by zero, for any finite input. An empty input (a zero-length
+    ``axis`` included) gives an empty output, as ``jax.nn.softmax`` does. NaN in a slice gives
+    NaN for that whole slice (its maximum is NaN), as in ``jax.nn``.
 
     Matches ``jax.nn.softmax``; PyTorch's ``torch.softmax(x, dim=axis)``.
 
@@ -314,6 +320,8 @@ def softmax(x, axis=-1) -> jax.Array:
     """
     x = _float_input(x, "softmax")
     axis = _check_axis(x, axis, "softmax")
+    if x.size == 0:  # nothing to normalise; jnp.max has no identity for an empty axis
+        return x
     e = jnp.exp(_shifted(x, axis))
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
@@ -326,7 +334,8 @@ def log_softmax(x, axis=-1) -> jax.Array:
                                    = (x_i - m) - \log\sum_j e^{x_j - m},\quad m = \max_j x_j
 
     The log-sum-exp of the shifted input lies in [0, log n], so the result is finite for any
-    finite input (``log(softmax(x))`` would give ``-inf`` once a probability underflows).
+    finite input (``log(softmax(x))`` would give ``-inf`` once a probability underflows). An
+    empty input gives an empty output and NaN propagates per slice, as in ``jax.nn``.
 
     Matches ``jax.nn.log_softmax``; PyTorch's ``torch.log_softmax(x, dim=axis)``.
 
@@ -347,5 +356,7 @@ def log_softmax(x, axis=-1) -> jax.Array:
     """
     x = _float_input(x, "log_softmax")
     axis = _check_axis(x, axis, "log_softmax")
+    if x.size == 0:
+        return x
     shifted = _shifted(x, axis)
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))

@@ -17,6 +17,15 @@ Conventions shared by every loss here:
   when the labels are concrete (eager call, not under ``jit``/``vmap``/``grad`` tracing of the
   labels) dlref checks them and raises ``ValueError``; under tracing an out-of-range index
   gives a NaN loss for that row (loud, never a plausible wrong number).
+* Probabilities (:func:`cross_entropy`'s ``probs``, :func:`kl_divergence`'s ``p`` and ``q``),
+  soft/one-hot targets and :func:`sigmoid_binary_cross_entropy`'s targets must lie in [0, 1].
+  As for labels, concrete values are checked (``ValueError``); under tracing the check cannot
+  run, and the formula's value comes out: a probability below 0 gives NaN (the log of a
+  negative number), a probability above 1 or a target outside [0, 1] gives a finite value that
+  is not a loss (possibly negative). NaN is not an out-of-range value: it is let through.
+* NaN in any input gives NaN in the result, never a number: the ``log p`` clamp below lets NaN
+  through (as PyTorch's ``clamp`` and ``jnp.clip`` do), and :func:`zero_one_loss` returns NaN
+  for a row with a NaN score (``argmax`` alone would pick the NaN as the maximum).
 * Extreme but finite inputs (logits ±1e4, probabilities exactly 0 or 1) give finite values and
   gradients, except :func:`exponential_loss`, whose true value ``e^{-y s}`` overflows the
   dtype once ``-y·s`` exceeds ``log(finfo.max)`` (≈ 88.7 in float32, 709.8 in float64).
@@ -26,14 +35,17 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from dlref._checks import (
+    as_array,
     check_choice,
     check_floating,
     check_in_range,
+    check_real,
     check_reduction,
     check_same_shape,
+    check_values_in_range,
+    concrete_range,
     reduce_loss,
 )
 from dlref.activations import log_softmax, relu, softplus
@@ -66,14 +78,19 @@ MULTICLASS_HINGE_VARIANTS = ("crammer_singer", "weston_watkins")
 
 
 def _floating(x, name: str, op: str) -> jax.Array:
-    x = jnp.asarray(x)
+    x = as_array(x, name, op)
     check_floating(x, name, op)
     return x
 
 
+def _check_unit_interval(x: jax.Array, name: str, op: str) -> None:
+    """Concrete values of ``x`` must lie in [0, 1] (NaN passes); traced ones are not looked at."""
+    check_values_in_range(x, 0, 1, name, op)
+
+
 def _real_targets(targets, pred: jax.Array, name: str, op: str) -> jax.Array:
     """Targets of an elementwise loss: same shape as ``pred``; ints and bools are cast."""
-    targets = jnp.asarray(targets)
+    targets = as_array(targets, name, op)
     check_same_shape(pred, targets, ("predictions", name), op)
     dtype = targets.dtype
     if jnp.issubdtype(dtype, jnp.complexfloating):
@@ -95,10 +112,10 @@ def _class_logits(logits, name: str, op: str) -> jax.Array:
 
 def _check_label_range(labels: jax.Array, num_classes: int, op: str) -> None:
     """Check concrete labels lie in [0, C); traced labels are not looked at (see module doc)."""
-    if isinstance(labels, jax.core.Tracer) or labels.size == 0:
+    extrema = concrete_range(labels)
+    if extrema is None:
         return
-    values = np.asarray(labels)
-    lo, hi = int(values.min()), int(values.max())
+    lo, hi = extrema
     if lo < 0 or hi >= num_classes:
         raise ValueError(
             f"{op}: labels must lie in [0, {num_classes}) for {num_classes} classes, "
@@ -111,7 +128,7 @@ def _class_targets(logits: jax.Array, labels, op: str, *, allow_soft: bool = Tru
 
     Returns ``(kind, labels)`` with ``kind`` ``"index"`` or ``"dist"``.
     """
-    labels = jnp.asarray(labels)
+    labels = as_array(labels, "labels", op)
     dtype = labels.dtype
     batch = logits.shape[:-1]
     if jnp.issubdtype(dtype, jnp.integer):
@@ -135,6 +152,7 @@ def _class_targets(logits: jax.Array, labels, op: str, *, allow_soft: bool = Tru
                 f"{op}: one-hot or soft labels must have the shape of logits {logits.shape}, "
                 f"got {labels.shape}"
             )
+        _check_unit_interval(labels, "one-hot or soft labels", op)
         return "dist", labels
     raise TypeError(
         f"{op}: labels must be integer class indices or floating distributions, got {dtype}"
@@ -151,10 +169,14 @@ def _pick(x: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def _clamped_log(p: jax.Array) -> jax.Array:
-    """``max(log p, -100)``; ``p`` is replaced by 1 inside the log where it is 0."""
-    positive = p > 0
-    logp = jnp.log(jnp.where(positive, p, jnp.ones_like(p)))
-    return jnp.where(positive, jnp.maximum(logp, LOG_CLAMP), jnp.asarray(LOG_CLAMP, p.dtype))
+    """``max(log p, -100)``; ``p`` is replaced by 1 inside the log where it is 0.
+
+    Only ``p == 0`` is special-cased (a test NaN fails), and ``jnp.maximum`` propagates NaN, so
+    NaN stays NaN and a negative ``p`` gives NaN (the log of a negative number).
+    """
+    zero = p == 0
+    logp = jnp.log(jnp.where(zero, jnp.ones_like(p), p))
+    return jnp.where(zero, jnp.asarray(LOG_CLAMP, p.dtype), jnp.maximum(logp, LOG_CLAMP))
 
 
 @jax.custom_jvp
@@ -190,6 +212,9 @@ def zero_one_loss(logits, labels, *, reduction="mean") -> jax.Array:
     arg-max class. The loss is piecewise constant: its gradient is 0 wherever it exists, and
     dlref returns 0 everywhere — which is why it is evaluated, not trained on.
 
+    A row with a NaN score (or a NaN soft label) gives NaN: ``jnp.argmax`` treats NaN as the
+    maximum, which would turn a NaN into a plausible 0 or 1 (scikit-learn raises on NaN).
+
     Matches scikit-learn's ``zero_one_loss(normalize=True)`` on ``argmax(logits)``; no optax or
     PyTorch counterpart.
 
@@ -215,11 +240,14 @@ def zero_one_loss(logits, labels, *, reduction="mean") -> jax.Array:
     check_reduction(reduction, op)
     logits = _class_logits(logits, "logits", op)
     kind, labels = _class_targets(logits, labels, op)
+    logits = jax.lax.stop_gradient(logits)
+    nan_row = jnp.any(jnp.isnan(logits), axis=-1)
     if kind == "dist":
+        nan_row = nan_row | jnp.any(jnp.isnan(labels), axis=-1)
         labels = jnp.argmax(labels, axis=-1)
-    predicted = jnp.argmax(jax.lax.stop_gradient(logits), axis=-1)
+    predicted = jnp.argmax(logits, axis=-1)
     wrong = (predicted != labels).astype(logits.dtype)
-    valid = (labels >= 0) & (labels < logits.shape[-1])
+    valid = (labels >= 0) & (labels < logits.shape[-1]) & ~nan_row
     wrong = jnp.where(valid, wrong, jnp.asarray(jnp.nan, logits.dtype))
     return reduce_loss(wrong, reduction, op)
 
@@ -233,7 +261,10 @@ def cross_entropy(probs, targets, *, reduction="mean") -> jax.Array:
     with ``0 · log 0 = 0`` (a class with target 0 contributes nothing, even where ``p_c = 0``)
     and ``log p`` clamped at ``-100`` (PyTorch's ``BCELoss`` rule), so a predicted
     probability of exactly 0 for a target class gives the finite loss ``100·y_c`` and a zero
-    gradient instead of ``inf``. For ``p_c ≥ e^{-100}`` no clamping happens. Prefer
+    gradient instead of ``inf``. For ``p_c ≥ e^{-100}`` no clamping happens. NaN passes the
+    clamp (``max(NaN, −100) = NaN``, as PyTorch's ``clamp``), also where ``y_c = 0``
+    (``0 · NaN = NaN``, as in optax's soft-label losses); with a class index only ``p_y``
+    enters, so NaN elsewhere in the row does not (as PyTorch's ``nll_loss``). Prefer
     :func:`softmax_cross_entropy` on logits: it never needs the clamp.
 
     Matches PyTorch's ``F.nll_loss(torch.log(p), y)`` for class indices and
@@ -252,7 +283,8 @@ def cross_entropy(probs, targets, *, reduction="mean") -> jax.Array:
     Raises:
       TypeError: non-floating probs; floating targets of shape ``(...)``.
       ValueError: a targets shape that fits neither form; concrete class indices outside
-        [0, C); unknown ``reduction``.
+        [0, C); concrete probabilities or soft targets outside [0, 1] (not checked under
+        ``jit``: see the module docstring); unknown ``reduction``.
 
     Example:
       >>> round(cross_entropy(jnp.array([[0.5, 0.25, 0.25]]), jnp.array([1])).item(), 6)
@@ -262,12 +294,13 @@ def cross_entropy(probs, targets, *, reduction="mean") -> jax.Array:
     check_reduction(reduction, op)
     probs = _class_logits(probs, "probs", op)
     kind, targets = _class_targets(probs, targets, op)
+    _check_unit_interval(probs, "probs", op)
     if kind == "index":
         values = -_pick(_clamped_log(probs), targets)
     else:
-        nonzero = targets != 0
-        terms = jnp.where(nonzero, targets * _clamped_log(probs), jnp.zeros_like(probs))
-        values = -jnp.sum(terms, axis=-1)
+        # 0 · log 0 = 0 through the clamp (0 · −100); no mask, which would also hide a NaN p_c
+        # where y_c = 0 (optax's soft-label losses give NaN there too: 0 · NaN = NaN)
+        values = -jnp.sum(targets * _clamped_log(probs), axis=-1)
     return reduce_loss(values, reduction, op)
 
 
@@ -300,8 +333,8 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean") -> jax.Array:
 
     Raises:
       TypeError: non-floating logits; floating labels of shape ``(...)``.
-      ValueError: a labels shape that fits neither form; concrete labels outside [0, C);
-        unknown ``reduction``.
+      ValueError: a labels shape that fits neither form; concrete labels outside [0, C) or
+        concrete soft labels outside [0, 1]; unknown ``reduction``.
 
     Example:
       >>> round(softmax_cross_entropy(jnp.zeros((1, 4)), jnp.array([2])).item(), 6)  # log 4
@@ -333,6 +366,10 @@ def sigmoid_binary_cross_entropy(logits, targets, *, reduction="mean") -> jax.Ar
     Matches ``optax.sigmoid_binary_cross_entropy``; PyTorch's
     ``F.binary_cross_entropy_with_logits`` (without ``weight`` / ``pos_weight``).
 
+    Targets outside [0, 1] are rejected when concrete (optax and PyTorch accept them and
+    return ``softplus(z) − y·z``, which can be negative); under ``jit`` they cannot be checked
+    and give that value.
+
     Args:
       logits: floating logits, any shape.
       targets: targets in [0, 1] (0/1 labels or probabilities), the shape of ``logits``;
@@ -344,7 +381,7 @@ def sigmoid_binary_cross_entropy(logits, targets, *, reduction="mean") -> jax.Ar
 
     Raises:
       TypeError: non-floating logits.
-      ValueError: shapes differ; unknown ``reduction``.
+      ValueError: shapes differ; concrete targets outside [0, 1]; unknown ``reduction``.
 
     Example:
       >>> round(sigmoid_binary_cross_entropy(jnp.array([0.0]), jnp.array([1.0])).item(), 6)
@@ -354,6 +391,7 @@ def sigmoid_binary_cross_entropy(logits, targets, *, reduction="mean") -> jax.Ar
     check_reduction(reduction, op)
     logits = _floating(logits, "logits", op)
     targets = _real_targets(targets, logits, "targets", op)
+    _check_unit_interval(targets, "targets", op)
     values = softplus(logits) - targets * logits
     return reduce_loss(values, reduction, op)
 
@@ -368,7 +406,9 @@ def kl_divergence(p, q, *, reduction="mean") -> jax.Array:
     its gradient is finite (``∂/∂p_i = −log q_i`` there, the ``log p_i + 1`` term dropped;
     ``∂/∂q_i = 0``; optax's gradient w.r.t. ``p`` is NaN at such entries). ``log q`` is
     clamped at −100 (PyTorch's ``BCELoss`` rule, as :func:`cross_entropy`), so ``q_i = 0``
-    where ``p_i > 0`` gives a finite value.
+    where ``p_i > 0`` gives a finite value. NaN in ``p`` or ``q`` gives NaN for its row, as
+    optax's ``kl_divergence`` does (even where ``p_i = 0``: ``0 · NaN = NaN``). Concrete ``p``
+    and ``q`` must lie in [0, 1]; under ``jit`` a negative entry gives NaN.
     The study guide's ``Σ log p_i − log q_i`` drops the weights ``p_i`` and can be negative
     (erratum 12, docs/errata.md).
 
@@ -387,7 +427,8 @@ def kl_divergence(p, q, *, reduction="mean") -> jax.Array:
 
     Raises:
       TypeError: non-floating ``p`` or ``q``.
-      ValueError: shapes differ or are scalars; unknown ``reduction``.
+      ValueError: shapes differ or are scalars; concrete values of ``p`` or ``q`` outside
+        [0, 1]; unknown ``reduction``.
 
     Example:
       >>> round(kl_divergence(jnp.array([1.0, 0.0]), jnp.array([0.5, 0.5])).item(), 6)  # log 2
@@ -398,7 +439,9 @@ def kl_divergence(p, q, *, reduction="mean") -> jax.Array:
     p = _class_logits(p, "p", op)
     q = _floating(q, "q", op)
     check_same_shape(p, q, ("p", "q"), op)
-    log_p = jnp.log(jnp.where(p > 0, p, jnp.ones_like(p)))  # 0 where p = 0
+    _check_unit_interval(p, "p", op)
+    _check_unit_interval(q, "q", op)
+    log_p = jnp.log(jnp.where(p == 0, jnp.ones_like(p), p))  # 0 where p = 0; NaN stays NaN
     values = jnp.sum(p * (log_p - _clamped_log(q)), axis=-1)
     return reduce_loss(values, reduction, op)
 
@@ -438,6 +481,7 @@ def hinge_loss(scores, targets, margin=1.0, *, reduction="mean") -> jax.Array:
     """
     op = "hinge_loss"
     check_reduction(reduction, op)
+    check_real(margin, "margin", op)
     scores = _floating(scores, "scores", op)
     targets = _real_targets(targets, scores, "targets", op)
     values = relu(margin - targets * scores)
@@ -492,6 +536,7 @@ def multiclass_hinge_loss(
     op = "multiclass_hinge_loss"
     check_reduction(reduction, op)
     check_choice(variant, MULTICLASS_HINGE_VARIANTS, "variant", op)
+    check_real(margin, "margin", op)
     scores = _class_logits(scores, "scores", op)
     if scores.shape[-1] < 2:
         raise ValueError(

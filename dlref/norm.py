@@ -3,6 +3,18 @@ r"""Normalization: batch, layer, group and instance norm; BN folding; feature sc
 Every op is channels-last: ``x`` has shape ``(N, *spatial, C)`` and per-channel parameters have
 shape ``(C,)``. Statistics are computed in at least float32 (float64 stays float64) with the
 two-pass variance :math:`\frac1m\sum (x - \mu)^2`, and the output has the dtype of ``x``.
+
+The statistics never overflow while the result is representable: each reduction first divides
+``x`` by a power of two ``s`` with ``max|x| / 4 < s <= max|x|`` (``s = 1`` when ``max|x| < 2``),
+normalizes ``x / s`` with ``eps / s²`` and so computes the same function; dividing by a power
+of two is exact, so for data that does not overflow the result is bit for bit that of the
+plain formula. ``layer_norm([1e30, -1e30])`` in float32 is ``[1, -1]`` here; flax's
+``nnx.LayerNorm``, ``nnx.GroupNorm``, ``nnx.InstanceNorm`` and ``nnx.BatchNorm`` give ``[0, 0]``
+(the variance ``1e60`` overflows to ``inf``), and PyTorch's float32 kernels, which accumulate
+the variance in float32 too (Welford), overflow the same way. ``s`` is a constant for
+differentiation (``stop_gradient``): the formula is the same function of ``x`` for every ``s``,
+so gradients of every order are those of the plain formula. NaN in a reduction gives NaN for
+all of its outputs; an empty input gives an empty output.
 """
 
 from __future__ import annotations
@@ -17,10 +29,14 @@ from jax import lax
 
 from dlref._checks import (
     accumulation_dtype,
+    as_array,
+    check_bool,
     check_choice,
     check_floating,
     check_in_range,
     check_int,
+    check_min_rank,
+    check_real,
     normalize_axes,
 )
 
@@ -56,13 +72,13 @@ class BatchNormState(NamedTuple):
         """Fresh state: ``mean = 0``, ``var = 1`` (PyTorch and flax initial values).
 
         Args:
-          num_features: the channel count ``C``.
+          num_features: the channel count ``C`` (0 gives empty statistics).
           dtype: dtype of both arrays.
 
         Returns:
           A :class:`BatchNormState` with two ``(C,)`` arrays.
         """
-        num_features = check_int(num_features, "num_features", "BatchNormState.create", minimum=1)
+        num_features = check_int(num_features, "num_features", "BatchNormState.create", minimum=0)
         return cls(jnp.zeros((num_features,), dtype), jnp.ones((num_features,), dtype))
 
 
@@ -70,33 +86,90 @@ class BatchNormState(NamedTuple):
 # private helpers
 
 
-def _check_min_rank(x: jax.Array, rank: int, name: str, op: str) -> None:
-    if x.ndim < rank:
-        raise ValueError(f"{op}: {name} must have rank >= {rank}, got shape {x.shape}")
-
-
 def _check_eps(eps: Any, op: str) -> None:
-    if isinstance(eps, jax.core.Tracer):
-        return
-    if isinstance(eps, bool) or not isinstance(eps, int | float):
-        raise TypeError(f"{op}: eps must be a Python float, got {eps!r}")
-    if not eps > 0:
-        raise ValueError(f"{op}: eps must be > 0 (it keeps constant channels finite), got {eps!r}")
+    # eps > 0 keeps constant channels finite; a traced eps is type-checked only
+    check_in_range(eps, 0.0, math.inf, "eps", op, lo_closed=False, hi_closed=False)
 
 
-def _check_param(p: Any, shape: tuple[int, ...], name: str, op: str) -> None:
+def _input(x: Any, min_rank: int, op: str) -> jax.Array:
+    x = as_array(x, "x", op)
+    check_min_rank(x, min_rank, "x", op)
+    check_floating(x, "x", op)
+    return x
+
+
+def _check_param(p: Any, shape: tuple[int, ...], name: str, op: str) -> Any:
     if p is None:
-        return
+        return None
+    p = as_array(p, name, op)
     check_floating(p, name, op)
-    if jnp.shape(p) != shape:
-        raise ValueError(f"{op}: {name} must have shape {shape}, got {jnp.shape(p)}")
+    if p.shape != shape:
+        raise ValueError(f"{op}: {name} must have shape {shape}, got {p.shape}")
+    return p
 
 
-def _moments(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
-    """Mean and biased (1/m) variance over ``axes``, kept as size-1 dims (two-pass)."""
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
-    return mean, var
+def _state_pair(state: Any, c: int, op: str, what: str = "C") -> tuple[jax.Array, jax.Array]:
+    """``(mean, var)`` of any pair: a :class:`BatchNormState`, another NamedTuple, a tuple or a
+    list; both floating arrays of shape ``(c,)``."""
+    if not isinstance(state, tuple | list) or len(state) != 2:
+        raise TypeError(
+            f"{op}: state must be a (mean, var) pair such as BatchNormState(mean, var), got "
+            f"{type(state).__name__}"
+        )
+    out = []
+    for name, stat in zip(("state.mean", "state.var"), state, strict=True):
+        stat = as_array(stat, name, op)
+        check_floating(stat, name, op)
+        if stat.shape != (c,):
+            raise ValueError(
+                f"{op}: {name} must have shape ({what},) = ({c},) to match the channels, got "
+                f"{stat.shape}"
+            )
+        out.append(stat)
+    return out[0], out[1]
+
+
+def _like_state(state: Any, mean: jax.Array, var: jax.Array) -> Any:
+    """``(mean, var)`` in the container type of ``state`` (so a ``lax.scan`` carry keeps its
+    structure): a NamedTuple of the same class, else a tuple or a list."""
+    if hasattr(type(state), "_fields"):
+        return type(state)(mean, var)
+    return type(state)((mean, var))
+
+
+def _pow2_scale(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """Per reduction over ``axes`` (kept as size-1 dims), the power of two ``s >= 1`` with
+    ``max|x| / 2 < s <= max|x|`` (``s = 1`` when ``max|x| < 2``, or is NaN or inf; at most
+    ``2^(maxexp - 2)``); a constant for differentiation. Dividing by it is exact and bounds
+    ``|x / s|`` by 4."""
+    amax = lax.stop_gradient(jnp.max(jnp.abs(x), axis=axes, keepdims=True))
+    _, e = jnp.frexp(amax)  # amax = f·2^e, f in [0.5, 1); NaN and inf give e = 0
+    # at most 2^(maxexp - 2), so 1/s is a normal number too (XLA's CPU divide may multiply by
+    # the reciprocal and flush a subnormal one to 0); then |x / s| < 4
+    e = jnp.minimum(e - 1, jnp.finfo(x.dtype).maxexp - 2)
+    s = jnp.ldexp(jnp.ones_like(amax), e)
+    return jnp.where(s > 1, s, jnp.ones_like(s))
+
+
+def _normalize(
+    x: jax.Array, axes: tuple[int, ...], eps: Any
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``((x - μ)/sqrt(σ² + eps), μ, σ²)`` over ``axes`` (biased σ², two-pass), computed on
+    ``x / s`` (module docstring) so that no intermediate overflows where the result does not.
+
+    ``μ`` and ``σ²`` are returned in the units of ``x``, kept as size-1 dims (``σ²`` is ``inf``
+    where the true variance exceeds the dtype, e.g. ``1e60`` in float32).
+    """
+    s = _pow2_scale(x, axes)
+    xs = x / s
+    mean = jnp.mean(xs, axis=axes, keepdims=True)
+    d = xs - mean
+    var = jnp.mean(jnp.square(d), axis=axes, keepdims=True)
+    # eps/s² may underflow to 0 for huge s; then var + eps_s is 0 only for a constant slice,
+    # where d = 0: the floor at `tiny` keeps 0·rsqrt finite (y = 0) instead of 0·inf = NaN.
+    tiny = jnp.finfo(x.dtype).tiny
+    y = d * lax.rsqrt(jnp.maximum(var + eps / s / s, tiny))
+    return y, mean * s, (var * s) * s
 
 
 def _affine(y: jax.Array, scale: Any, bias: Any) -> jax.Array:
@@ -105,13 +178,6 @@ def _affine(y: jax.Array, scale: Any, bias: Any) -> jax.Array:
     if bias is not None:
         y = y + bias
     return y
-
-
-def _check_train(train: Any, op: str) -> None:
-    if not isinstance(train, bool):
-        raise TypeError(
-            f"{op}: train must be a Python bool (it selects the code path), got {train!r}"
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,29 +218,38 @@ def batch_norm(
     docs/errata.md); every framework and Ioffe & Szegedy put :math:`\epsilon` inside the square
     root.
 
-    The new running statistics are cast to the dtype of ``state`` so the state's structure is
-    stable as a ``lax.scan`` carry. Under ``jax.grad`` gradients flow through the batch
-    statistics (the full batch-norm backward pass).
+    The new running statistics are cast to the dtype of ``state`` and returned in its container
+    type (``state`` may be any ``(mean, var)`` pair: a :class:`BatchNormState`, a tuple, a list),
+    so the state's structure is stable as a ``lax.scan`` carry. Under ``jax.grad`` gradients flow
+    through the batch statistics (the full batch-norm backward pass).
+
+    The batch statistics are computed on ``x / s`` (module docstring): ``x = [[1e30], [-1e30]]``
+    in float32 normalizes to ``[[1], [-1]]`` (flax's ``nnx.BatchNorm`` and PyTorch give 0s); the
+    running variance then becomes ``inf``, the true value ``1e60`` not being representable.
+    NaN in a channel gives NaN for that channel's outputs and statistics. Zero channels give
+    an empty output.
 
     Args:
       x: input ``(N, *spatial, C)``, floating.
       scale: :math:`\gamma`, shape ``(C,)``, or ``None`` for 1.
       bias: :math:`\beta`, shape ``(C,)``, or ``None`` for 0.
-      state: the running statistics, a :class:`BatchNormState` of two ``(C,)`` arrays.
+      state: the running statistics, a :class:`BatchNormState` (or any ``(mean, var)`` pair)
+        of two floating ``(C,)`` arrays.
       train: ``True`` normalizes with batch statistics and updates ``state``; ``False`` uses
         the running statistics. A Python bool.
       momentum: weight of the new batch statistics in the running average, in ``[0, 1]``.
       eps: added to the variance inside the square root, ``> 0``.
 
     Returns:
-      ``(y, new_state)``: ``y`` of the shape and dtype of ``x``; ``new_state`` a
-      :class:`BatchNormState` (``state`` itself in inference).
+      ``(y, new_state)``: ``y`` of the shape and dtype of ``x``; ``new_state`` of the type of
+      ``state`` (``state`` itself in inference).
 
     Raises:
       ValueError: ``x`` of rank < 2; a parameter or statistic whose shape is not ``(C,)``;
         ``momentum`` outside ``[0, 1]``; ``eps <= 0``; training with one value per channel
         (the unbiased variance needs ``m >= 2``).
-      TypeError: non-floating ``x``; ``train`` not a Python bool.
+      TypeError: non-floating ``x``, parameters or statistics; ``state`` not a pair; ``train``
+        not a bool; ``momentum`` or ``eps`` not a real number.
 
     Example:
       >>> import jax.numpy as jnp
@@ -189,46 +264,35 @@ def batch_norm(
       Internal Covariate Shift", https://arxiv.org/abs/1502.03167, 2015.
     """
     op = "batch_norm"
-    x = jnp.asarray(x)
-    _check_min_rank(x, 2, "x", op)
-    check_floating(x, "x", op)
-    _check_train(train, op)
+    x = _input(x, 2, op)
+    train = check_bool(train, "train", op)
     check_in_range(momentum, 0.0, 1.0, "momentum", op)
     _check_eps(eps, op)
     c = x.shape[-1]
-    _check_param(scale, (c,), "scale", op)
-    _check_param(bias, (c,), "bias", op)
-    if not (isinstance(state, tuple) and len(state) == 2):
-        raise TypeError(f"{op}: state must be a BatchNormState(mean, var), got {type(state)}")
-    for name, stat in zip(("state.mean", "state.var"), state):
-        if jnp.shape(stat) != (c,):
-            raise ValueError(
-                f"{op}: {name} must have shape (C,) = ({c},) to match the channels of x, "
-                f"got {jnp.shape(stat)}"
-            )
+    scale = _check_param(scale, (c,), "scale", op)
+    bias = _check_param(bias, (c,), "bias", op)
+    run_mean, run_var = _state_pair(state, c, op)
     cdt = accumulation_dtype(x.dtype)
     xf = x.astype(cdt)
-    if train:
-        m = x.size // c
-        if m < 2:
-            raise ValueError(
-                f"{op}: training needs more than one value per channel (the unbiased running "
-                f"variance divides by m - 1), got x of shape {x.shape}"
-            )
-        axes = tuple(range(x.ndim - 1))
-        mean, var = _moments(xf, axes)
-        y = (xf - mean) * lax.rsqrt(var + eps)
-        mean, var = mean.reshape(c), var.reshape(c)
-        unbiased = var * (m / (m - 1))
-        new_state = BatchNormState(
-            ((1 - momentum) * state.mean + momentum * mean).astype(jnp.result_type(state.mean)),
-            ((1 - momentum) * state.var + momentum * unbiased).astype(jnp.result_type(state.var)),
+    if not train:
+        y = (xf - run_mean.astype(cdt)) * lax.rsqrt(run_var.astype(cdt) + eps)
+        return _affine(y, scale, bias).astype(x.dtype), state
+    m = math.prod(x.shape[:-1])
+    if m < 2:
+        raise ValueError(
+            f"{op}: training needs more than one value per channel (the unbiased running "
+            f"variance divides by m - 1), got x of shape {x.shape}"
         )
-    else:
-        mean = jnp.asarray(state.mean, cdt)
-        var = jnp.asarray(state.var, cdt)
-        y = (xf - mean) * lax.rsqrt(var + eps)
-        new_state = state
+    if c == 0:
+        return x, _like_state(state, run_mean, run_var)
+    y, mean, var = _normalize(xf, tuple(range(x.ndim - 1)), eps)
+    mean, var = mean.reshape(c), var.reshape(c)
+    unbiased = var * (m / (m - 1))
+    new_state = _like_state(
+        state,
+        ((1 - momentum) * run_mean + momentum * mean).astype(run_mean.dtype),
+        ((1 - momentum) * run_var + momentum * unbiased).astype(run_var.dtype),
+    )
     return _affine(y, scale, bias).astype(x.dtype), new_state
 
 
@@ -258,8 +322,9 @@ def fold_batch_norm(
       w: kernel ``(*kernel, C_in // groups, C_out)`` (HWIO, ``layout="NHWC"``) or
         ``(C_out, C_in // groups, *kernel)`` (OIHW, ``layout="NCHW"``). A dense weight
         ``(C_in, C_out)`` is the HWIO case with no spatial dims.
-      b: conv bias ``(C_out,)`` or ``None`` (no bias).
-      state: the BN's running statistics, two ``(C_out,)`` arrays.
+      b: conv bias ``(C_out,)`` or ``None`` (no bias: the same result as zeros).
+      state: the BN's running statistics, a :class:`BatchNormState` or any ``(mean, var)``
+        pair of two ``(C_out,)`` arrays.
       scale: :math:`\gamma`, ``(C_out,)`` or ``None`` for 1.
       bias: :math:`\beta`, ``(C_out,)`` or ``None`` for 0.
       eps: the BN's epsilon, ``> 0``.
@@ -272,7 +337,8 @@ def fold_batch_norm(
     Raises:
       ValueError: ``w`` of rank < 2; a per-channel array whose shape is not ``(C_out,)``;
         ``eps <= 0``; unknown ``layout``.
-      TypeError: non-floating ``w``.
+      TypeError: non-floating ``w`` or per-channel arrays; ``state`` not a pair; ``layout`` not
+        a string; ``eps`` not a real number.
 
     Example:
       >>> import jax.numpy as jnp
@@ -288,24 +354,21 @@ def fold_batch_norm(
     """
     op = "fold_batch_norm"
     check_choice(layout, ("NHWC", "NCHW"), "layout", op)
-    w = jnp.asarray(w)
-    _check_min_rank(w, 2, "w", op)
+    w = as_array(w, "w", op)
+    check_min_rank(w, 2, "w", op)
     check_floating(w, "w", op)
     _check_eps(eps, op)
     c_out = w.shape[-1] if layout == "NHWC" else w.shape[0]
-    for name, p in (("b", b), ("scale", scale), ("bias", bias)):
-        _check_param(p, (c_out,), name, op)
-    for name, stat in zip(("state.mean", "state.var"), state):
-        if jnp.shape(stat) != (c_out,):
-            raise ValueError(
-                f"{op}: {name} must have shape (C_out,) = ({c_out},), got {jnp.shape(stat)}"
-            )
+    b = _check_param(b, (c_out,), "b", op)
+    scale = _check_param(scale, (c_out,), "scale", op)
+    bias = _check_param(bias, (c_out,), "bias", op)
+    mean, var = _state_pair(state, c_out, op, "C_out")
     cdt = accumulation_dtype(w.dtype)
-    s = lax.rsqrt(jnp.asarray(state.var, cdt) + eps)
+    s = lax.rsqrt(var.astype(cdt) + eps)
     if scale is not None:
         s = s * scale
-    shift = -jnp.asarray(state.mean, cdt) if b is None else b - state.mean
-    b_new = _affine(shift * s, None, bias)
+    b = jnp.zeros((c_out,), cdt) if b is None else b  # no bias is a zero bias, bit for bit
+    b_new = _affine((b - mean) * s, None, bias)
     s_w = s if layout == "NHWC" else s.reshape((c_out,) + (1,) * (w.ndim - 1))
     return (w * s_w).astype(w.dtype), b_new.astype(w.dtype)
 
@@ -330,7 +393,9 @@ def layer_norm(
 
     Matches flax's ``nnx.LayerNorm(reduction_axes=axis, feature_axes=axis)`` (whose default
     ``epsilon`` is 1e-6) and PyTorch's ``nn.LayerNorm(x.shape[axis...])`` (eps 1e-5, the default
-    here): ``scale`` and ``bias`` are elementwise over the normalized dims.
+    here): ``scale`` and ``bias`` are elementwise over the normalized dims. Unlike both, the
+    statistics cannot overflow while the result is representable (module docstring):
+    ``layer_norm([1e30, -1e30])`` in float32 is ``[1, -1]``, not flax's ``[0, 0]``.
 
     Args:
       x: input of any rank >= 1, floating.
@@ -357,18 +422,16 @@ def layer_norm(
       Ba, Kiros & Hinton, "Layer Normalization", https://arxiv.org/abs/1607.06450, 2016.
     """
     op = "layer_norm"
-    x = jnp.asarray(x)
-    _check_min_rank(x, 1, "x", op)
-    check_floating(x, "x", op)
+    x = _input(x, 1, op)
     _check_eps(eps, op)
     axes = normalize_axes(axis, x.ndim, op)
     pshape = tuple(x.shape[a] for a in axes)
-    _check_param(scale, pshape, "scale", op)
-    _check_param(bias, pshape, "bias", op)
+    scale = _check_param(scale, pshape, "scale", op)
+    bias = _check_param(bias, pshape, "bias", op)
+    if x.size == 0:
+        return x
     bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
-    xf = x.astype(accumulation_dtype(x.dtype))
-    mean, var = _moments(xf, axes)
-    y = (xf - mean) * lax.rsqrt(var + eps)
+    y, _, _ = _normalize(x.astype(accumulation_dtype(x.dtype)), axes, eps)
     y = _affine(
         y,
         None if scale is None else jnp.reshape(scale, bshape),
@@ -397,7 +460,9 @@ def group_norm(
 
     ``num_groups = 1`` is layer norm over ``(*spatial, C)``; ``num_groups = C`` is
     :func:`instance_norm`. Matches flax's ``nnx.GroupNorm(num_groups=G)`` (default ``epsilon``
-    1e-6) and PyTorch's ``nn.GroupNorm`` (eps 1e-5, the default here) moved to channels-last.
+    1e-6) and PyTorch's ``nn.GroupNorm`` (eps 1e-5, the default here) moved to channels-last,
+    except that the statistics do not overflow while the result is representable (module
+    docstring: flax gives 0 for a group ``[1e30, -1e30]`` in float32, dlref ``[1, -1]``).
 
     Args:
       x: input ``(N, *spatial, C)``, rank >= 2, floating.
@@ -424,9 +489,7 @@ def group_norm(
       Wu & He, "Group Normalization", https://arxiv.org/abs/1803.08494, 2018.
     """
     op = "group_norm"
-    x = jnp.asarray(x)
-    _check_min_rank(x, 2, "x", op)
-    check_floating(x, "x", op)
+    x = _input(x, 2, op)
     num_groups = check_int(num_groups, "num_groups", op)
     c = x.shape[-1]
     if num_groups < 1 or c % num_groups:
@@ -434,13 +497,14 @@ def group_norm(
             f"{op}: num_groups={num_groups} must be a positive divisor of the channels C={c}"
         )
     _check_eps(eps, op)
-    _check_param(scale, (c,), "scale", op)
-    _check_param(bias, (c,), "bias", op)
+    scale = _check_param(scale, (c,), "scale", op)
+    bias = _check_param(bias, (c,), "bias", op)
+    if x.size == 0:
+        return x
     xf = x.astype(accumulation_dtype(x.dtype))
     xg = xf.reshape(x.shape[:-1] + (num_groups, c // num_groups))
     axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)  # spatial dims and the within-group dim
-    mean, var = _moments(xg, axes)
-    y = ((xg - mean) * lax.rsqrt(var + eps)).reshape(x.shape)
+    y = _normalize(xg, axes, eps)[0].reshape(x.shape)
     return _affine(y, scale, bias).astype(x.dtype)
 
 
@@ -460,7 +524,8 @@ def instance_norm(
     :math:`\mu_{n,c}, \sigma^2_{n,c}` the mean and biased variance over the spatial axes.
     Equal to ``group_norm(x, C)``. Matches flax's ``nnx.InstanceNorm`` (default ``epsilon``
     1e-6) and PyTorch's ``nn.InstanceNorm{1,2,3}d(affine=True, track_running_stats=False)``
-    (eps 1e-5, the default here).
+    (eps 1e-5, the default here), except that the statistics do not overflow while the result
+    is representable (module docstring).
 
     Args:
       x: input ``(N, *spatial, C)`` with at least one spatial axis, floating.
@@ -486,16 +551,15 @@ def instance_norm(
       Stylization", https://arxiv.org/abs/1607.08022, 2016.
     """
     op = "instance_norm"
-    x = jnp.asarray(x)
-    _check_min_rank(x, 3, "x", op)
-    check_floating(x, "x", op)
+    x = _input(x, 3, op)
     _check_eps(eps, op)
     c = x.shape[-1]
-    _check_param(scale, (c,), "scale", op)
-    _check_param(bias, (c,), "bias", op)
+    scale = _check_param(scale, (c,), "scale", op)
+    bias = _check_param(bias, (c,), "bias", op)
+    if x.size == 0:
+        return x
     xf = x.astype(accumulation_dtype(x.dtype))
-    mean, var = _moments(xf, tuple(range(1, x.ndim - 1)))
-    y = (xf - mean) * lax.rsqrt(var + eps)
+    y, _, _ = _normalize(xf, tuple(range(1, x.ndim - 1)), eps)
     return _affine(y, scale, bias).astype(x.dtype)
 
 
@@ -527,17 +591,21 @@ def min_max_scale(
     Under differentiation min and max follow ``jnp.min``/``jnp.max``: when several entries tie
     for the extreme, the gradient is split equally among them.
 
+    ``max x − min x`` is taken on ``x / s`` (module docstring), so ``[3e38, -3e38]`` in float32
+    scales to ``[1, 0]`` (the plain formula gives ``inf / inf = NaN``). NaN in a feature gives
+    NaN for that feature; an empty input gives an empty output.
+
     Args:
       x: data, floating; e.g. ``(n_samples, n_features)`` with ``axis=0``.
       axis: the axis or axes over which min and max are taken (``None``: all).
-      feature_range: ``(lo, hi)`` with ``lo < hi``.
+      feature_range: ``(lo, hi)``, real numbers with ``lo < hi``.
 
     Returns:
       ``y`` with the shape and dtype of ``x``.
 
     Raises:
-      ValueError: ``axis`` out of range or repeated; ``lo >= hi``.
-      TypeError: non-floating ``x``.
+      ValueError: ``axis`` out of range or repeated; ``lo >= hi``; ``feature_range`` not a pair.
+      TypeError: non-floating ``x``; ``axis`` or ``feature_range`` entries of the wrong type.
 
     Example:
       >>> import jax.numpy as jnp
@@ -545,18 +613,19 @@ def min_max_scale(
       [[0.0, 0.0], [1.0, 0.0]]
     """
     op = "min_max_scale"
-    check_floating(x, "x", op)
-    axes = _reduce_axes(axis, jnp.ndim(x), op)
-    try:
-        lo, hi = feature_range
-    except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"{op}: feature_range must be a pair (lo, hi), got {feature_range!r}"
-        ) from e
+    x = _input(x, 0, op)
+    axes = _reduce_axes(axis, x.ndim, op)
+    if not isinstance(feature_range, tuple | list) or len(feature_range) != 2:
+        raise ValueError(f"{op}: feature_range must be a pair (lo, hi), got {feature_range!r}")
+    lo, hi = feature_range
+    check_real(lo, "feature_range[0]", op)
+    check_real(hi, "feature_range[1]", op)
     if not any(isinstance(v, jax.core.Tracer) for v in (lo, hi)) and not lo < hi:
         raise ValueError(f"{op}: feature_range must have lo < hi, got {feature_range!r}")
-    x = jnp.asarray(x)
+    if x.size == 0:
+        return x
     xa = x.astype(accumulation_dtype(x.dtype))  # 16-bit floats are scaled in float32
+    xa = xa / _pow2_scale(xa, axes)  # exact; max - min cannot overflow
     xmin = jnp.min(xa, axis=axes, keepdims=True)
     xmax = jnp.max(xa, axis=axes, keepdims=True)
     span = xmax - xmin
@@ -584,10 +653,15 @@ def standardize(
 
     Under differentiation the constant-feature branch is constant: its gradient is 0.
 
+    Mean and deviation are taken on ``x / s`` (module docstring), so ``[1e30, -1e30]`` in
+    float32 standardizes to ``[1, -1]`` (the plain formula overflows to ``inf`` and gives
+    ``[0, 0]``; scikit-learn computes in float64). NaN in a feature gives NaN for that feature;
+    an empty input gives an empty output.
+
     Args:
       x: data, floating; e.g. ``(n_samples, n_features)`` with ``axis=0``.
       axis: the axis or axes over which mean and deviation are taken (``None``: all).
-      ddof: delta degrees of freedom, 0 or 1.
+      ddof: delta degrees of freedom, 0 or 1 (an int).
 
     Returns:
       ``z`` with the shape and dtype of ``x``.
@@ -595,7 +669,7 @@ def standardize(
     Raises:
       ValueError: ``axis`` out of range or repeated; ``ddof`` not 0 or 1; ``ddof=1`` with a
         single value per feature.
-      TypeError: non-floating ``x``.
+      TypeError: non-floating ``x``; ``axis`` or ``ddof`` not ints.
 
     Example:
       >>> import jax.numpy as jnp
@@ -603,14 +677,17 @@ def standardize(
       [[-1.0, 0.0], [1.0, 0.0]]
     """
     op = "standardize"
-    check_floating(x, "x", op)
+    x = _input(x, 0, op)
+    ddof = check_int(ddof, "ddof", op)
     check_choice(ddof, (0, 1), "ddof", op)
-    x = jnp.asarray(x)
     axes = _reduce_axes(axis, x.ndim, op)
+    if x.size == 0:
+        return x
     m = math.prod(x.shape[a] for a in axes)
     if m - ddof < 1:
         raise ValueError(f"{op}: ddof={ddof} needs more than {ddof} values per feature, got {m}")
     xf = x.astype(accumulation_dtype(x.dtype))
+    xf = xf / _pow2_scale(xf, axes)  # exact; z is invariant to the scale
     mean = jnp.mean(xf, axis=axes, keepdims=True)
     d = xf - mean
     var = jnp.sum(jnp.square(d), axis=axes, keepdims=True) / (m - ddof)

@@ -20,7 +20,17 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from dlref._checks import check_floating, check_in_range, check_int
+from dlref._checks import (
+    as_array,
+    check_bool,
+    check_choice,
+    check_floating,
+    check_in_range,
+    check_int,
+    check_key,
+    check_real,
+    normalize_axes,
+)
 
 __all__ = [
     "dropout",
@@ -36,12 +46,10 @@ __all__ = [
 # dropout
 
 
-def _check_common(x: Any, rate: Any, train: Any, op: str) -> jax.Array:
-    if not isinstance(train, bool):
-        raise TypeError(
-            f"{op}: train must be a Python bool (it selects the code path), got {train!r}"
-        )
-    x = jnp.asarray(x)
+def _check_common(key: Any, x: Any, rate: Any, train: Any, op: str) -> jax.Array:
+    check_key(key, op)
+    check_bool(train, "train", op)
+    x = as_array(x, "x", op)
     check_floating(x, "x", op)
     check_in_range(rate, 0.0, 1.0, "rate", op, hi_closed=False)
     return x
@@ -52,15 +60,8 @@ def _is_zero(rate: Any) -> bool:
 
 
 def _noise_shape(shape: tuple[int, ...], broadcast_dims: Sequence[int], op: str) -> tuple:
-    out = list(shape)
-    for d in broadcast_dims:
-        if isinstance(d, bool) or not isinstance(d, int) or not -len(shape) <= d < len(shape):
-            raise ValueError(
-                f"{op}: broadcast_dims must be axes of x (rank {len(shape)}), "
-                f"got {broadcast_dims!r}"
-            )
-        out[d] = 1
-    return tuple(out)
+    axes = normalize_axes(broadcast_dims, len(shape), op, name="broadcast_dims", allow_empty=True)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 def dropout(
@@ -98,8 +99,10 @@ def dropout(
       ``y`` with the shape and dtype of ``x``.
 
     Raises:
-      ValueError: ``rate`` outside ``[0, 1)``; ``broadcast_dims`` not axes of ``x``.
-      TypeError: non-floating ``x``; ``train`` not a Python bool.
+      ValueError: ``rate`` outside ``[0, 1)``; ``broadcast_dims`` not axes of ``x`` (out of
+        range or repeated).
+      TypeError: ``key`` not a ``jax.random`` key; non-floating ``x``; ``train`` not a bool;
+        ``rate`` not a real number; ``broadcast_dims`` not ints.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -112,7 +115,7 @@ def dropout(
       JMLR 15, 2014, https://jmlr.org/papers/v15/srivastava14a.html.
     """
     op = "dropout"
-    x = _check_common(x, rate, train, op)
+    x = _check_common(key, x, rate, train, op)
     shape = _noise_shape(x.shape, broadcast_dims, op)
     if not train or _is_zero(rate):
         return x
@@ -152,7 +155,8 @@ def gaussian_dropout(
 
     Raises:
       ValueError: ``rate`` outside ``[0, 1)``.
-      TypeError: non-floating ``x``; ``train`` not a Python bool.
+      TypeError: ``key`` not a ``jax.random`` key; non-floating ``x``; ``train`` not a bool;
+        ``rate`` not a real number.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -165,7 +169,7 @@ def gaussian_dropout(
       JMLR 15, 2014, section 10 (multiplicative Gaussian noise).
     """
     op = "gaussian_dropout"
-    x = _check_common(x, rate, train, op)
+    x = _check_common(key, x, rate, train, op)
     if not train or _is_zero(rate):
         return x
     std = jnp.sqrt(jnp.asarray(rate, x.dtype) / (1 - jnp.asarray(rate, x.dtype)))
@@ -178,13 +182,15 @@ def gaussian_dropout(
 
 
 def _float_leaves(tree: Any, op: str) -> list[jax.Array]:
-    leaves = [jnp.asarray(leaf) for leaf in jax.tree.leaves(tree)]
-    for path, leaf in zip(jax.tree_util.tree_flatten_with_path(tree)[0], leaves, strict=True):
+    leaves = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        where = jax.tree_util.keystr(path) or "<root>"
+        leaf = as_array(leaf, f"the leaf at {where}", op)
         if not jnp.issubdtype(leaf.dtype, jnp.floating):
-            where = jax.tree_util.keystr(path[0]) or "<root>"
             raise TypeError(
                 f"{op}: every leaf must have a floating dtype, got {leaf.dtype} at {where}"
             )
+        leaves.append(leaf)
     return leaves
 
 
@@ -277,7 +283,7 @@ def clip_by_value(tree: Any, lo: float, hi: float) -> Any:
 
     Raises:
       ValueError: ``lo > hi`` (for Python numbers).
-      TypeError: a leaf is not floating.
+      TypeError: a leaf is not floating; ``lo`` or ``hi`` not a real number or real array.
 
     Example:
       >>> import jax.numpy as jnp
@@ -285,6 +291,8 @@ def clip_by_value(tree: Any, lo: float, hi: float) -> Any:
       [-1.0, 0.5, 1.0]
     """
     op = "clip_by_value"
+    check_real(lo, "lo", op, scalar=False)
+    check_real(hi, "hi", op, scalar=False)
     if _is_static_number(lo) and _is_static_number(hi) and lo > hi:
         raise ValueError(f"{op}: lo must be <= hi, got lo={lo!r} and hi={hi!r}")
     _float_leaves(tree, op)
@@ -312,6 +320,13 @@ def clip_by_global_norm(tree: Any, max_norm: float) -> tuple[Any, jax.Array]:
     ``min(1, max_norm / (‖g‖ + 1e-6))``. The all-zero tree is returned unchanged with norm 0
     and finite gradients (the gradient of the norm at 0 is taken as 0).
 
+    The norm is computed as ``s · ‖g / s‖`` with ``s`` the power of two just below
+    ``max |g_i|`` (a constant for differentiation): dividing by a power of two is exact, so
+    the norm equals optax's bit for bit wherever ``Σ g_i²`` neither overflows nor underflows,
+    and stays right where it would: ``{"a": [1e20, 1e20]}`` in float32 has norm ``1.41e20``
+    and clips to ``[0.707, 0.707]`` (optax: norm ``inf``, leaves 0). NaN anywhere makes the norm
+    and every leaf NaN, and an infinite entry makes the norm ``inf``, both as in optax.
+
     Args:
       tree: a pytree of floating arrays (usually gradients).
       max_norm: the largest allowed global norm, ``> 0``.
@@ -322,7 +337,7 @@ def clip_by_global_norm(tree: Any, max_norm: float) -> tuple[Any, jax.Array]:
 
     Raises:
       ValueError: ``max_norm <= 0``.
-      TypeError: a leaf is not floating.
+      TypeError: a leaf is not floating; ``max_norm`` not a real number.
 
     Example:
       >>> import jax.numpy as jnp
@@ -335,22 +350,42 @@ def clip_by_global_norm(tree: Any, max_norm: float) -> tuple[Any, jax.Array]:
       ICML 2013, https://arxiv.org/abs/1211.5063.
     """
     op = "clip_by_global_norm"
-    if isinstance(max_norm, bool):
-        raise TypeError(f"{op}: max_norm must be a number, got {max_norm!r}")
-    if _is_static_number(max_norm) and not max_norm > 0:
-        raise ValueError(f"{op}: max_norm must be > 0, got {max_norm!r}")
+    check_in_range(max_norm, 0.0, math.inf, "max_norm", op, lo_closed=False)
     leaves = _float_leaves(tree, op)
-    sq = sum((jnp.sum(jnp.square(leaf)) for leaf in leaves), start=jnp.zeros((), _dtype(leaves)))
-    nonzero = sq > 0
-    norm = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1)), 0)  # grad 0 at the origin
+    dtype = _dtype(leaves)
+    s = _pow2_below_max_abs(leaves, dtype)
+    sq = sum((jnp.sum(jnp.square(leaf / s)) for leaf in leaves), start=jnp.zeros((), dtype))
+    zero = sq == 0  # NaN is not 0: it propagates through the sqrt
+    norm_s = jnp.where(zero, 0, jnp.sqrt(jnp.where(zero, 1, sq)))  # ‖g/s‖; grad 0 at the origin
+    norm = s * norm_s
     trigger = norm < max_norm
-    safe_norm = jnp.where(trigger, 1, norm)  # no 1/0 in the unselected branch
+    safe_norm_s = jnp.where(trigger, 1, norm_s)  # no 1/0 in the unselected branch
 
     def clip(t):
+        # (t/s)/‖g/s‖ is t/‖g‖ bit for bit (exact scaling), and its derivative in the norm,
+        # -(t/s)/‖g/s‖², cannot overflow as t/‖g‖² would (to 0: a wrong gradient)
         t = jnp.asarray(t)
-        return jnp.where(trigger, t, (t / safe_norm.astype(t.dtype)) * max_norm)
+        scaled = ((t.astype(dtype) / s) / safe_norm_s) * max_norm
+        return jnp.where(trigger, t, scaled.astype(t.dtype))
 
     return jax.tree.map(clip, tree), norm
+
+
+def _pow2_below_max_abs(leaves: list[jax.Array], dtype: Any) -> jax.Array:
+    """The power of two ``s`` with ``m / 2 < s <= m`` for ``m = max |leaf_i|`` (at most
+    ``2^(maxexp - 2)``; 1 where ``m`` is 0, subnormal, NaN or inf), a constant for
+    differentiation: ``|g / s| < 4``."""
+    amax = jnp.zeros((), dtype)
+    for leaf in leaves:
+        if leaf.size:
+            amax = jnp.maximum(amax, jnp.max(jnp.abs(leaf)).astype(dtype))
+    amax = jax.lax.stop_gradient(amax)
+    _, e = jnp.frexp(amax)
+    # s <= 2^(maxexp - 2) keeps 1/s normal (XLA's CPU divide may multiply by the reciprocal
+    # and flush a subnormal one to 0); then |g / s| < 4
+    e = jnp.minimum(e - 1, jnp.finfo(dtype).maxexp - 2)
+    normal = jnp.isfinite(amax) & (amax >= jnp.finfo(dtype).tiny)
+    return jnp.where(normal, jnp.ldexp(jnp.ones((), dtype), e), jnp.ones((), dtype))
 
 
 def _select(cond: Any, a: Any, b: Any) -> Any:
@@ -415,8 +450,7 @@ class EarlyStopping:
             raise TypeError(f"{op}: min_delta must be a Python number, got {self.min_delta!r}")
         if not self.min_delta >= 0:
             raise ValueError(f"{op}: min_delta must be >= 0, got {self.min_delta!r}")
-        if self.mode not in ("min", "max"):
-            raise ValueError(f"{op}: mode must be one of ('min', 'max'), got {self.mode!r}")
+        check_choice(self.mode, ("min", "max"), "mode", op)
         if self.best is None:
             object.__setattr__(self, "best", math.inf if self.mode == "min" else -math.inf)
 
@@ -424,11 +458,17 @@ class EarlyStopping:
         """Feed one metric value; return the new state.
 
         Args:
-          metric: the monitored value (a Python number or a scalar array). NaN never improves.
+          metric: the monitored value (a Python number or a real scalar array). NaN never
+            improves.
 
         Returns:
           The new :class:`EarlyStopping`; read ``.should_stop`` and ``.improved``.
+
+        Raises:
+          TypeError: ``metric`` is not a real number (a string, ``None``, a bool).
+          ValueError: ``metric`` is an array of rank > 0.
         """
+        check_real(metric, "metric", "EarlyStopping.update")
         gain = self.best - metric if self.mode == "min" else metric - self.best
         improved = gain > self.min_delta
         wait = _select(improved, 0, self.wait + 1)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
-from dlref._checks import check_int
+from dlref._checks import check_bool, check_choice, check_int
 
 __all__ = [
     "conv_output_size",
@@ -114,7 +114,7 @@ def conv_output_size(n, k, s=1, p=0, d=1, *, ceil_mode=False):
     Raises:
       ValueError: non-positive size, kernel, stride or dilation, negative padding, or a
         dilated kernel larger than the padded input (no output).
-      TypeError: non-integer arguments.
+      TypeError: non-integer arguments; ``ceil_mode`` not a bool.
 
     Example:
       >>> conv_output_size(224, 7, s=2, p=3)   # ResNet stem
@@ -126,7 +126,12 @@ def conv_output_size(n, k, s=1, p=0, d=1, *, ceil_mode=False):
       Dumoulin and Visin, "A guide to convolution arithmetic for deep learning", 2016,
       https://arxiv.org/abs/1603.07285.
     """
-    op = "conv_output_size"
+    return _conv_output_size(n, k, s, p, d, ceil_mode, "conv_output_size")
+
+
+def _conv_output_size(n, k, s, p, d, ceil_mode, op):
+    """:func:`conv_output_size` with its errors named after ``op`` (the public caller)."""
+    ceil_mode = check_bool(ceil_mode, "ceil_mode", op)
     if not _is_seq(n):
         return _conv_output_size_1d(n, k, s, p, d, ceil_mode, op)
     n = list(n)
@@ -326,8 +331,7 @@ CONVENTIONS = ("macs", "flops", "seed")
 
 
 def _check_convention(convention: Any, op: str) -> None:
-    if convention not in CONVENTIONS:
-        raise ValueError(f"{op}: convention must be one of {CONVENTIONS}, got {convention!r}")
+    check_choice(convention, CONVENTIONS, "convention", op)
 
 
 def _kernel_dims(k: Any, op: str, ndim: int | None = None) -> tuple[int, ...]:
@@ -423,7 +427,8 @@ def conv_params(c_in, c_out, k, *, bias=True, groups=1, batch_norm=False, separa
     Raises:
       ValueError: non-positive sizes, channels not divisible by ``groups``, or
         ``separable=True`` with ``groups != 1``.
-      TypeError: non-integer sizes.
+      TypeError: non-integer sizes; ``bias``, ``batch_norm`` or ``separable`` not a bool (a
+        truthy string such as ``"no"`` is not taken for ``True``).
 
     Example:
       >>> conv_params(64, 128, 3).trainable            # 64·9·128 + 128
@@ -433,6 +438,9 @@ def conv_params(c_in, c_out, k, *, bias=True, groups=1, batch_norm=False, separa
       (73984, 256)
     """
     op = "conv_params"
+    bias = check_bool(bias, "bias", op)
+    batch_norm = check_bool(batch_norm, "batch_norm", op)
+    separable = check_bool(separable, "separable", op)
     c = check_int(c_in, "input channels c_in", op, minimum=1)
     o = check_int(c_out, "output channels c_out", op, minimum=1)
     ks = _kernel_dims(k, op)
@@ -522,6 +530,7 @@ def conv_flops(
     Raises:
       ValueError: unknown convention, bad sizes (see :func:`conv_output_size`), channels not
         divisible by groups.
+      TypeError: non-integer sizes; ``bias``, ``separable`` or ``count_padding`` not a bool.
 
     Example:
       >>> conv_flops(3, 64, 7, 224, stride=2, padding=3)         # ResNet stem, MACs
@@ -531,6 +540,9 @@ def conv_flops(
     """
     op = "conv_flops"
     _check_convention(convention, op)
+    bias = check_bool(bias, "bias", op)
+    separable = check_bool(separable, "separable", op)
+    count_padding = check_bool(count_padding, "count_padding", op)
     c = check_int(c_in, "input channels c_in", op, minimum=1)
     o = check_int(c_out, "output channels c_out", op, minimum=1)
     b = check_int(batch, "batch", op, minimum=1)
@@ -551,13 +563,13 @@ def conv_flops(
         dw = conv_flops(
             c, c, ks, sizes, stride=strides, padding=pads, dilation=dils, groups=c, **common
         )
-        out = conv_output_size(sizes, ks, strides, pads, dils)
+        out = _conv_output_size(sizes, ks, strides, pads, dils, False, op)
         return dw + conv_flops(c, o, (1,) * m, out, **common)
     if c % g or o % g:
         raise ValueError(
             f"{op}: input channels C={c} and output channels O={o} must be divisible by groups={g}"
         )
-    outs = conv_output_size(sizes, ks, strides, pads, dils)
+    outs = _conv_output_size(sizes, ks, strides, pads, dils, False, op)
     positions = _prod(outs)
     c_g = c // g
     taps = _prod(ks)
@@ -620,6 +632,7 @@ def pool_flops(
 
     Raises:
       ValueError: unknown kind or convention, or bad sizes.
+      TypeError: non-integer sizes; ``ceil_mode`` not a bool.
 
     Example:
       >>> pool_flops(64, 3, 112, stride=2, padding=1)   # ResNet max pool: 64·56·56·8
@@ -627,15 +640,14 @@ def pool_flops(
     """
     op = "pool_flops"
     _check_convention(convention, op)
-    if kind not in _POOL_KINDS:
-        raise ValueError(f"{op}: kind must be one of {_POOL_KINDS}, got {kind!r}")
+    check_choice(kind, _POOL_KINDS, "kind", op)
     c = check_int(channels, "channels", op, minimum=1)
     b = check_int(batch, "batch", op, minimum=1)
     ks = _kernel_dims(k, op, len(size) if _is_seq(size) else None)
     m = len(ks)
     sizes = tuple(size) if _is_seq(size) else (size,) * m
     strides = ks if stride is None else stride
-    outs = conv_output_size(sizes, ks, strides, padding, dilation, ceil_mode=ceil_mode)
+    outs = _conv_output_size(sizes, ks, strides, padding, dilation, ceil_mode, op)
     n_out = b * c * _prod(outs)
     if convention == "macs":
         return 0
@@ -680,8 +692,7 @@ def activation_flops(shape, *, kind="relu", convention="flops"):
     """
     op = "activation_flops"
     _check_convention(convention, op)
-    if kind not in _ACTIVATION_OPS:
-        raise ValueError(f"{op}: kind must be one of {tuple(_ACTIVATION_OPS)}, got {kind!r}")
+    check_choice(kind, tuple(_ACTIVATION_OPS), "kind", op)
     n = _numel(shape, op)
     return 0 if convention == "macs" else _ACTIVATION_OPS[kind] * n
 
@@ -710,6 +721,7 @@ def batch_norm_flops(shape, *, train=False, convention="flops"):
 
     Raises:
       ValueError: unknown convention.
+      TypeError: ``train`` not a bool.
 
     Example:
       >>> batch_norm_flops((1, 56, 56, 64))
@@ -717,6 +729,7 @@ def batch_norm_flops(shape, *, train=False, convention="flops"):
     """
     op = "batch_norm_flops"
     _check_convention(convention, op)
+    train = check_bool(train, "train", op)
     n = _numel(shape, op)
     return 0 if convention == "macs" else (6 if train else 3) * n
 
@@ -738,6 +751,7 @@ def activation_bytes(shape, *, dtype="float32"):
 
     Raises:
       ValueError: negative shape entries.
+      TypeError: non-integer shape entries; ``dtype`` not a dtype.
 
     Example:
       >>> activation_bytes((1, 112, 112, 64))             # ResNet stem output, float32
@@ -746,7 +760,10 @@ def activation_bytes(shape, *, dtype="float32"):
       20
     """
     op = "activation_bytes"
-    itemsize = jnp.dtype(dtype).itemsize
+    try:
+        itemsize = jnp.dtype(dtype).itemsize
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: dtype must be a NumPy/JAX dtype, got {dtype!r}") from e
     if _is_seq(shape) and len(shape) and all(_is_seq(s) for s in shape):
         return sum(_numel(s, op) * itemsize for s in shape)
     return _numel(shape, op) * itemsize

@@ -70,3 +70,68 @@ def test_range_and_choice():
     assert float(_checks.reduce_loss(jnp.array([1.0, 3.0]), "sum", "op")) == 4.0
     with pytest.raises(ValueError, match=r"op: mode must be one of \('min', 'max'\)"):
         _checks.check_choice("up", ("min", "max"), "mode", "op")
+
+
+def test_check_real_accepts_numbers_and_real_arrays_only():
+    import jax
+    import numpy as np
+
+    for ok in (1, 2.5, np.float32(0.1), np.int64(3), jnp.array(0.5), jnp.array(2, jnp.int32)):
+        _checks.check_real(ok, "v", "op")
+    _checks.check_real(jnp.ones(3), "v", "op", scalar=False)
+    jax.jit(lambda t: _checks.check_real(t, "v", "op") or t)(1.0)  # a traced scalar
+    for bad, err in (
+        ("0.1", r"op: v must be a number, got '0.1'"),
+        (True, r"op: v must be a number, got True"),
+        (None, r"op: v must be a number, got None"),
+        (1j, r"op: v must be a number"),
+        (jnp.array(True), r"op: v must be a real number, got an array of dtype bool"),
+    ):
+        with pytest.raises(TypeError, match=err):
+            _checks.check_real(bad, "v", "op")
+    with pytest.raises(ValueError, match=r"op: v must be a scalar, got an array of shape \(2,\)"):
+        _checks.check_real(jnp.ones(2), "v", "op")
+    with pytest.raises(TypeError, match=r"op: rate must be a number, got '0.5'"):
+        _checks.check_in_range("0.5", 0, 1, "rate", "op")  # before: float("0.5") passed
+
+
+def test_check_key_as_array_concrete_range():
+    import jax
+    import numpy as np
+
+    _checks.check_key(jax.random.key(0), "op")
+    _checks.check_key(jax.random.PRNGKey(0), "op")  # legacy raw uint32 key
+    jax.vmap(lambda k: _checks.check_key(k, "op") or 0)(jax.random.split(jax.random.key(0), 2))
+    for bad in (0, None, jnp.zeros(2), jax.random.split(jax.random.key(0), 2)):
+        with pytest.raises(TypeError, match="op: key must be one jax.random key"):
+            _checks.check_key(bad, "op")
+    assert _checks.as_array([1.0, 2.0], "x", "op").shape == (2,)
+    for bad in ("abc", None, {"a": 1}, object()):
+        with pytest.raises(TypeError, match="op: x must be an array"):
+            _checks.as_array(bad, "x", "op")
+    with pytest.raises(ValueError, match="op: x must be a rectangular array"):
+        _checks.as_array([[1.0], [1.0, 2.0]], "x", "op")
+    assert _checks.concrete_range(jnp.array([3.0, float("nan"), -1.0])) == (-1.0, 3.0)
+    assert _checks.concrete_range(np.array([2, 7])) == (2, 7)
+    assert _checks.concrete_range(jnp.array([float("nan")])) is None  # NaN is let through
+    assert _checks.concrete_range(jnp.zeros((0,))) is None
+    assert jax.jit(lambda x: jnp.float32(_checks.concrete_range(x) is None))(1.0) == 1.0
+
+
+def test_choice_and_axes_type_errors():
+    with pytest.raises(TypeError, match=r"op: mode must be one of \('min', 'max'\), got None"):
+        _checks.check_choice(None, ("min", "max"), "mode", "op")
+    with pytest.raises(TypeError, match=r"op: mode must be one of .*got \['min'\]"):
+        _checks.check_choice(["min"], ("min", "max"), "mode", "op")  # unhashable: no crash
+    with pytest.raises(ValueError, match=r"op: ddof must be one of \(0, 1\), got True"):
+        _checks.check_choice(True, (0, 1), "ddof", "op")  # True == 1, but not a choice
+    with pytest.raises(ValueError, match=r"op: ddof must be one of \(0, 1\)"):
+        _checks.check_choice(jnp.ones(2), (0, 1), "ddof", "op")  # elementwise ==: no crash
+    with pytest.raises(TypeError, match=r"op: reduction must be one of .*got 3"):
+        _checks.check_reduction(3, "op")
+    assert _checks.normalize_axes((), 2, "op", allow_empty=True) == ()
+    assert _checks.normalize_axes((-1, 0), 3, "op", name="dims") == (0, 2)
+    with pytest.raises(ValueError, match="op: dims 3 is out of range for an input of rank 2"):
+        _checks.normalize_axes(3, 2, "op", name="dims")
+    with pytest.raises(ValueError, match="op: axis must name at least one axis"):
+        _checks.normalize_axes((), 2, "op")

@@ -207,7 +207,7 @@ def test_batch_norm_check_grads(key, x64, train):
         y, new = batch_norm(x, scale, bias, state, train=train, momentum=0.3)
         return y, new.mean, new.var
 
-    check_grads(f, (x, scale, bias), order=2, modes=["fwd", "rev"])
+    check_grads(jax.jit(f), (x, scale, bias), order=2, modes=["fwd", "rev"])  # jit: ~half the time
 
 
 def test_batch_norm_jit_vmap_scan(key, x64):
@@ -320,8 +320,9 @@ def test_batch_norm_state_is_a_pytree():
     doubled = jax.tree.map(lambda a: 2 * a, st)
     assert isinstance(doubled, BatchNormState)
     assert len(jax.tree.leaves(st)) == 2
-    with pytest.raises(ValueError, match="num_features must be >= 1"):
-        BatchNormState.create(0)
+    with pytest.raises(ValueError, match="num_features must be >= 0"):
+        BatchNormState.create(-1)
+    assert BatchNormState.create(0).mean.shape == (0,)  # zero channels: empty statistics
     with pytest.raises(TypeError, match="num_features must be an int"):
         BatchNormState.create(2.0)
 
@@ -333,21 +334,23 @@ def test_batch_norm_errors():
         batch_norm(jnp.ones(3), None, None, st, train=True)
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         batch_norm(jnp.ones((4, 3), jnp.int32), None, None, st, train=True)
-    with pytest.raises(TypeError, match="train must be a Python bool"):
+    with pytest.raises(TypeError, match="batch_norm: train must be a bool, got 1"):
         batch_norm(x, None, None, st, train=1)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=r"momentum must lie in \[0.0, 1.0\]"):
             batch_norm(x, None, None, st, train=True, momentum=bad)
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match=r"batch_norm: eps must lie in \(0.0, inf\), got 0.0"):
         batch_norm(x, None, None, st, train=True, eps=0.0)
-    with pytest.raises(TypeError, match="eps must be a Python float"):
+    with pytest.raises(TypeError, match="batch_norm: eps must be a number, got '1e-5'"):
         batch_norm(x, None, None, st, train=True, eps="1e-5")
     with pytest.raises(ValueError, match=r"state.mean must have shape \(C,\) = \(3,\)"):
         batch_norm(x, None, None, BatchNormState(jnp.zeros(4), jnp.ones(3)), train=True)
     with pytest.raises(ValueError, match=r"state.var must have shape \(C,\) = \(3,\)"):
         batch_norm(x, None, None, BatchNormState(jnp.zeros(3), jnp.ones((3, 1))), train=True)
-    with pytest.raises(TypeError, match="state must be a BatchNormState"):
+    with pytest.raises(TypeError, match=r"batch_norm: state must be a \(mean, var\) pair"):
         batch_norm(x, None, None, jnp.zeros(3), train=True)
+    with pytest.raises(TypeError, match="batch_norm: state.var must have a floating dtype"):
+        batch_norm(x, None, None, (jnp.zeros(3), jnp.ones(3, jnp.int32)), train=True)
     with pytest.raises(ValueError, match=r"scale must have shape \(3,\)"):
         batch_norm(x, jnp.ones(2), None, st, train=True)
     with pytest.raises(TypeError, match="bias must have a floating dtype"):
@@ -419,7 +422,7 @@ def test_fold_batch_norm_check_grads(key, x64):
     w = jax.random.normal(key, (2, 2, 2, 3), jnp.float64)
     b = jnp.arange(3.0)
     f = lambda w, b, s, t: fold_batch_norm(w, b, st, s, t)  # noqa: E731
-    check_grads(f, (w, b, scale, bias), order=2, modes=["fwd", "rev"])
+    check_grads(jax.jit(f), (w, b, scale, bias), order=2, modes=["fwd", "rev"])
     eager = f(w, b, scale, bias)
     assert eager[0].dtype == eager[1].dtype == jnp.float64
     for a, e in zip(jax.jit(f)(w, b, scale, bias), eager, strict=True):
@@ -447,8 +450,10 @@ def test_fold_batch_norm_errors():
         fold_batch_norm(
             jnp.ones((3, 2)), None, BatchNormState(jnp.zeros(2), jnp.ones(3)), None, None
         )
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match=r"fold_batch_norm: eps must lie in \(0.0, inf\)"):
         fold_batch_norm(w, None, st, None, None, -1e-5)
+    with pytest.raises(TypeError, match=r"fold_batch_norm: state must be a \(mean, var\) pair"):
+        fold_batch_norm(w, None, None, None, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,7 +557,7 @@ NORMS = {
 def test_norms_check_grads_jit_vmap_dtype(key, x64, name):
     f = NORMS[name]
     x, scale, bias, _ = _inputs(key, (2, 3, 4))
-    check_grads(f, (x, scale, bias), order=2, modes=["fwd", "rev"])
+    check_grads(jax.jit(f), (x, scale, bias), order=2, modes=["fwd", "rev"])
     y = f(x, scale, bias)
     assert y.dtype == jnp.float64
     _assert_close(jax.jit(f)(x, scale, bias), y, rtol=1e-14, atol=1e-14)
@@ -606,7 +611,7 @@ def test_layer_group_instance_norm_errors():
         layer_norm(jnp.float32(1.0))
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         layer_norm(jnp.ones(3, jnp.int32))
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match=r"layer_norm: eps must lie in \(0.0, inf\), got 0"):
         layer_norm(x, eps=0)
     with pytest.raises(
         ValueError, match="num_groups=3 must be a positive divisor of the channels C=4"
@@ -660,7 +665,7 @@ def test_min_max_scale_subgradient_splits_ties(x64):
 def test_min_max_scale_grads_jit_vmap(key, x64):
     x = jax.random.normal(key, (5, 3), jnp.float64)  # no ties almost surely
     f = lambda x: min_max_scale(x, 0, (-1.0, 1.0))  # noqa: E731
-    check_grads(f, (x,), order=2, modes=["fwd", "rev"])
+    check_grads(jax.jit(f), (x,), order=2, modes=["fwd", "rev"])
     _assert_close(jax.jit(f)(x), f(x), rtol=1e-14, atol=1e-14)
     _assert_close(jax.vmap(f, 1, 1)(x), f(x), rtol=1e-14, atol=1e-14)
     assert f(x).dtype == jnp.float64
@@ -698,7 +703,7 @@ def test_standardize_constant_feature_is_zero_not_nan(x64):
 def test_standardize_grads_jit_vmap(key, x64):
     x = jax.random.normal(key, (5, 3), jnp.float64)
     f = lambda x: standardize(x, 0)  # noqa: E731
-    check_grads(f, (x,), order=2, modes=["fwd", "rev"])
+    check_grads(jax.jit(f), (x,), order=2, modes=["fwd", "rev"])
     _assert_close(jax.jit(f)(x), f(x), rtol=1e-14, atol=1e-14)
     _assert_close(jax.vmap(f, 1, 1)(x), f(x), rtol=1e-14, atol=1e-14)
     assert f(x).dtype == jnp.float64
@@ -733,3 +738,140 @@ def test_min_max_scale_bfloat16_scales_in_float32():
     want = min_max_scale(x.astype(jnp.float32), 0, (-1.0, 2.0)).astype(jnp.bfloat16)
     assert got.dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(want, np.float32))
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: no overflow where the result is representable, NaN propagates, empty inputs,
+# any (mean, var) pair as state, no bias = zero bias, flags and numbers typed
+
+
+def test_statistics_do_not_overflow_where_the_result_is_representable():
+    big = jnp.array([[1e30, -1e30]], jnp.float32)  # variance 1e60 > float32 max
+    one = np.array([[1.0, -1.0]], np.float32)  # (x - 0)/1e30, hand-derived
+    # flax (and the plain formula) overflow: var = inf, y = 0 (the documented contrast)
+    flax_y = nnx.LayerNorm(2, use_fast_variance=False, rngs=nnx.Rngs(0))(big)
+    np.testing.assert_array_equal(np.asarray(flax_y), np.zeros((1, 2)))
+    np.testing.assert_allclose(layer_norm(big), one, rtol=1e-6)
+    np.testing.assert_allclose(standardize(big, 1), one, rtol=1e-6)
+    np.testing.assert_allclose(group_norm(big, 1), one, rtol=1e-6)
+    np.testing.assert_allclose(instance_norm(big.T[None]), one.T[None], rtol=1e-6)
+    y, st = batch_norm(big.T, None, None, BatchNormState.create(1), train=True)
+    np.testing.assert_allclose(y, one.T, rtol=1e-6)
+    assert float(st.mean[0]) == 0.0 and float(st.var[0]) == np.inf  # 0.1·2e60: not representable
+    # min-max: max - min = 6e38 overflows float32; the scaled span does not
+    huge = jnp.array([3e38, -3e38, 0.0], jnp.float32)
+    np.testing.assert_allclose(min_max_scale(huge, 0), [1.0, 0.0, 0.5], rtol=1e-6)
+
+
+def test_large_inputs_keep_values_and_gradients_of_the_float64_oracle(key):
+    """float32 at |x| ~ 1e30 against flax in float64 (where 1e60 is representable), with the
+    same cotangent: values and gradients to float32 accuracy."""
+    x32 = (1e30 * jax.random.normal(key, (2, 5))).astype(jnp.float32)
+    ct = jax.random.normal(jax.random.fold_in(key, 1), (2, 5))
+    g32 = jax.vjp(layer_norm, x32)[1](ct)[0]
+    with jax.enable_x64(True):
+        x64 = jnp.asarray(x32, jnp.float64)
+        ref = nnx.LayerNorm(5, use_fast_variance=False, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+        ref.epsilon = 1e-5
+        y64, vjp = jax.vjp(ref, x64)
+        g64 = vjp(jnp.asarray(ct, jnp.float64))[0]
+        np.testing.assert_allclose(layer_norm(x32), y64, rtol=1e-5, atol=1e-6)
+        # gradients scale as 1/|x| ~ 1e-30, still float32 normals
+        np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(g64))))
+
+
+def test_scaled_statistics_are_bit_for_bit_the_plain_formula_in_range(key):
+    """Dividing by a power of two is exact: data with max|x| in [4, 8) (so s = 4) normalizes
+    to exactly what the plain two-pass formula gives."""
+    x = 4.0 + 3.9 * jax.random.uniform(key, (3, 6), minval=-1.0, maxval=1.0)
+    mu = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(x - mu), axis=-1, keepdims=True)
+    plain = (x - mu) * jax.lax.rsqrt(var + 1e-5)
+    np.testing.assert_array_equal(np.asarray(layer_norm(x)), np.asarray(plain))
+
+
+def test_nan_propagates_per_reduction():
+    x = jnp.array([[1.0, float("nan"), 3.0], [1.0, 2.0, 4.0]])
+    for y in (layer_norm(x), standardize(x, 1), min_max_scale(x, 1), group_norm(x, 1)):
+        assert np.all(np.isnan(y[0])) and np.all(np.isfinite(y[1]))
+    y, st = batch_norm(x.T, None, None, BatchNormState.create(2), train=True)  # channel 0 NaN
+    assert np.all(np.isnan(y[:, 0])) and np.all(np.isfinite(y[:, 1]))
+    assert np.isnan(st.mean[0]) and np.isnan(st.var[0]) and np.isfinite(st.var[1])
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: layer_norm(x),
+        lambda x: group_norm(x, 1),
+        lambda x: instance_norm(x[None]),
+        lambda x: min_max_scale(x, 0),
+        lambda x: standardize(x, 0),
+    ],
+    ids=["layer_norm", "group_norm", "instance_norm", "min_max_scale", "standardize"],
+)
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0)])
+def test_empty_input_gives_empty_output(f, shape):
+    # before: "zero-size array to reduction operation min which has no identity"
+    x = jnp.zeros(shape)
+    y = f(x)
+    assert y.size == 0 and y.dtype == x.dtype
+
+
+def test_batch_norm_zero_channels_and_any_state_pair():
+    # zero channels: empty output, empty statistics (before: ZeroDivisionError)
+    y, st = batch_norm(jnp.zeros((4, 0)), None, None, BatchNormState.create(0), train=True)
+    assert y.shape == (4, 0) and st.mean.shape == (0,)
+    x = jnp.array([[1.0, 2.0], [3.0, 6.0], [5.0, 1.0]])
+    mean, var = jnp.zeros(2), jnp.ones(2)
+    want_y, want = batch_norm(x, None, None, BatchNormState(mean, var), train=True)
+    for pair in ((mean, var), [mean, var]):  # before: AttributeError: 'tuple' ... 'mean'
+        got_y, got = batch_norm(x, None, None, pair, train=True)
+        assert type(got) is type(pair)  # the container type is kept: a stable scan carry
+        np.testing.assert_array_equal(got_y, want_y)
+        np.testing.assert_array_equal(got[0], want.mean)
+        np.testing.assert_array_equal(got[1], want.var)
+    final, _ = lax.scan(
+        lambda s, _: (batch_norm(x, None, None, s, train=True)[1], None), (mean, var), None, 3
+    )
+    assert isinstance(final, tuple) and not isinstance(final, BatchNormState)
+    w = jnp.ones((3, 2))
+    np.testing.assert_array_equal(
+        fold_batch_norm(w, None, (mean, var), None, None)[0],
+        fold_batch_norm(w, None, BatchNormState(mean, var), None, None)[0],
+    )
+
+
+def test_fold_batch_norm_no_bias_is_zero_bias_bit_for_bit(key):
+    w = jax.random.normal(key, (3, 3, 2, 4))
+    st = BatchNormState(jnp.array([0.0, 1.0, -2.0, 0.5]), jnp.array([1.0, 2.0, 0.5, 4.0]))
+    scale, bias = jnp.array([1.0, 2.0, 0.5, 1.5]), jnp.array([0.0, 0.1, -0.1, 1.0])
+    for layout, wl in (("NHWC", w), ("NCHW", jnp.transpose(w, (3, 2, 0, 1)))):
+        a = fold_batch_norm(wl, None, st, scale, bias, layout=layout)
+        b = fold_batch_norm(wl, jnp.zeros(4), st, scale, bias, layout=layout)
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+            assert not np.any(np.signbit(np.asarray(a[1])[np.asarray(a[1]) == 0]))  # no -0.0
+
+
+def test_norm_numbers_and_flags_are_typed():
+    x = jnp.ones((4, 3))
+    st = BatchNormState.create(3)
+    with pytest.raises(TypeError, match="batch_norm: momentum must be a number, got '0.1'"):
+        batch_norm(x, None, None, st, train=True, momentum="0.1")
+    with pytest.raises(TypeError, match="batch_norm: eps must be a number, got True"):
+        batch_norm(x, None, None, st, train=True, eps=True)
+    with pytest.raises(TypeError, match="batch_norm: train must be a bool, got 'no'"):
+        batch_norm(x, None, None, st, train="no")
+    with pytest.raises(TypeError, match="batch_norm: scale must be an array, got 'a'"):
+        batch_norm(x, "a", None, st, train=True)
+    with pytest.raises(TypeError, match="standardize: ddof must be an int, got True"):
+        standardize(x, 0, ddof=True)  # before: True == 1 passed the choice check
+    with pytest.raises(TypeError, match="standardize: ddof must be an int, got 1.0"):
+        standardize(x, 0, ddof=1.0)
+    with pytest.raises(TypeError, match=r"min_max_scale: feature_range\[0\] must be a number"):
+        min_max_scale(x, 0, ("0", 1))
+    with pytest.raises(TypeError, match="fold_batch_norm: layout must be one of"):
+        fold_batch_norm(jnp.ones((2, 3)), None, st, None, None, layout=None)
+    with pytest.raises(TypeError, match="layer_norm: x must be an array, got None"):
+        layer_norm(None)

@@ -202,7 +202,9 @@ def test_regularize_errors():
     with pytest.raises(ValueError, match="lo must be <= hi, got lo=1.0 and hi=-1.0"):
         clip_by_value({"w": jnp.ones(2)}, 1.0, -1.0)
     for m in (-1.0, 0.0):
-        with pytest.raises(ValueError, match="max_norm must be > 0"):
+        with pytest.raises(
+            ValueError, match=r"clip_by_global_norm: max_norm must lie in \(0.0, inf\]"
+        ):
             clip_by_global_norm({"w": jnp.ones(2)}, m)
     with pytest.raises(TypeError, match="max_norm must be a number"):
         clip_by_global_norm({"w": jnp.ones(2)}, True)
@@ -476,7 +478,7 @@ def test_errors(key, f):
     for bad in (-0.1, 1.0, 1.5):
         with pytest.raises(ValueError, match=r"rate must lie in \[0.0, 1.0\)"):
             f(key, x, bad)
-    with pytest.raises(TypeError, match="train must be a Python bool"):
+    with pytest.raises(TypeError, match=f"{f.__name__}: train must be a bool, got 'yes'"):
         f(key, x, 0.5, train="yes")
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         f(key, jnp.ones(3, jnp.int32), 0.5)
@@ -485,5 +487,76 @@ def test_errors(key, f):
 
 
 def test_dropout_broadcast_dims_error(key):
-    with pytest.raises(ValueError, match=r"broadcast_dims must be axes of x \(rank 2\)"):
+    with pytest.raises(ValueError, match=r"dropout: broadcast_dims 2 is out of range .* rank 2"):
         dropout(key, jnp.ones((2, 3)), 0.5, broadcast_dims=(2,))
+    with pytest.raises(ValueError, match=r"dropout: broadcast_dims must not repeat an axis"):
+        dropout(key, jnp.ones((2, 3)), 0.5, broadcast_dims=(1, -1))
+    with pytest.raises(TypeError, match=r"dropout: broadcast_dims must be an int or a tuple"):
+        dropout(key, jnp.ones((2, 3)), 0.5, broadcast_dims=(True,))
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: clip_by_global_norm neither hides NaN nor overflows; keys, leaves, numbers typed
+
+
+def test_clip_by_global_norm_nan_and_inf_match_optax():
+    tx = optax.clip_by_global_norm(1.0)
+    for bad in (float("nan"), float("inf")):
+        t = {"a": jnp.array([bad, 1.0]), "b": jnp.array([2.0])}
+        clipped, norm = clip_by_global_norm(t, 1.0)
+        want, _ = tx.update(t, tx.init(t))
+        # before: NaN gave norm 0.0 and the tree unclipped
+        np.testing.assert_array_equal(np.asarray(norm), np.asarray(optax.tree.norm(t)))
+        for a, b in zip(jax.tree.leaves(clipped), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # NaN == NaN here
+
+
+def test_clip_by_global_norm_does_not_overflow_or_underflow():
+    big = {"a": jnp.array([1e20, 1e20], jnp.float32)}  # Σ g² = 2e40 > float32 max
+    clipped, norm = clip_by_global_norm(big, 1.0)
+    np.testing.assert_allclose(norm, np.sqrt(2.0) * 1e20, rtol=1e-6)  # hand: √2·1e20
+    np.testing.assert_allclose(clipped["a"], [2**-0.5, 2**-0.5], rtol=1e-6)
+    assert float(optax.tree.norm(big)) == np.inf  # optax: inf, and the leaves become 0
+    tiny = {"a": jnp.array([1e-30, 1e-30], jnp.float32)}  # Σ g² = 2e-60 underflows to 0
+    clipped, norm = clip_by_global_norm(tiny, 1e-31)
+    np.testing.assert_allclose(norm, np.sqrt(2.0) * 1e-30, rtol=1e-6)
+    np.testing.assert_allclose(clipped["a"], [2**-0.5 * 1e-31] * 2, rtol=1e-6)
+    assert float(optax.tree.norm(tiny)) == 0.0  # optax: 0, so nothing would be clipped
+
+
+def test_clip_by_global_norm_scaling_is_exact_and_keeps_gradients(key, x64):
+    # in range, equal to optax bit for bit (the power-of-two scale is exact); max|g| ~ 10: s = 8
+    t = jax.tree.map(lambda a: 10 * a, _tree(key, jnp.float32))
+    tx = optax.clip_by_global_norm(3.0)
+    got, norm = clip_by_global_norm(t, 3.0)
+    np.testing.assert_array_equal(np.asarray(norm), np.asarray(optax.tree.norm(t)))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(tx.update(t, tx.init(t))[0])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # at 1e200 (float64: Σ g² overflows) the clipped tree is homogeneous of degree 0, so its
+    # VJP at c·t is the VJP at t divided by c (c = 1e200; the VJP at t is optax's)
+    t = _tree(key)
+    ct = jax.tree.map(jnp.cos, t)
+    f = lambda t: clip_by_global_norm(t, 0.5)[0]  # noqa: E731
+    g1 = jax.vjp(f, t)[1](ct)[0]
+    g_big = jax.vjp(f, jax.tree.map(lambda a: 1e200 * a, t))[1](ct)[0]
+    _close(jax.tree.map(lambda a: 1e200 * a, g_big), g1, rtol=1e-13, atol=1e-300)
+
+
+def test_regularize_types_name_the_op(key):
+    x = jnp.ones(3)
+    for bad in (0, None, jnp.zeros(2), jax.random.split(key, 2)):
+        with pytest.raises(TypeError, match="dropout: key must be one jax.random key"):
+            dropout(bad, x, 0.5)
+    dropout(jax.random.PRNGKey(0), x, 0.5)  # a legacy raw key is a key
+    with pytest.raises(TypeError, match="gaussian_dropout: rate must be a number, got '0.5'"):
+        gaussian_dropout(key, x, "0.5")
+    with pytest.raises(TypeError, match=r"l1_penalty: the leaf at \['w'\] must be an array"):
+        l1_penalty({"w": "abc"})
+    with pytest.raises(TypeError, match="clip_by_value: lo must be a number, got 'a'"):
+        clip_by_value({"w": x}, "a", 1.0)
+    with pytest.raises(TypeError, match="clip_by_global_norm: max_norm must be a number"):
+        clip_by_global_norm({"w": x}, "1")
+    with pytest.raises(TypeError, match=r"EarlyStopping: mode must be one of \('min', 'max'\)"):
+        EarlyStopping(patience=1, mode=None)
+    with pytest.raises(TypeError, match="EarlyStopping.update: metric must be a number"):
+        EarlyStopping(patience=1).update("0.5")

@@ -603,3 +603,48 @@ def test_bad_input_receptive_field_params_flops():
         activation_bytes((2, -1))
     with pytest.raises(ValueError, match="output_padding=2 must be smaller than either stride"):
         conv_transpose_output_size(4, 3, 2, 0, 2, 2)  # not smaller than stride or dilation
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: flags are bools (a truthy string is not True), errors name the public op
+
+
+def test_flags_must_be_bools():
+    # before: conv_params(3, 8, 3, bias="no") counted the bias ("no" is truthy)
+    with pytest.raises(TypeError, match="conv_params: bias must be a bool, got 'no'"):
+        conv_params(3, 8, 3, bias="no")
+    with pytest.raises(TypeError, match="conv_params: batch_norm must be a bool, got 1"):
+        conv_params(3, 8, 3, batch_norm=1)
+    with pytest.raises(TypeError, match="conv_params: separable must be a bool"):
+        conv_params(3, 8, 3, separable="yes")
+    with pytest.raises(TypeError, match="conv_flops: bias must be a bool, got 'no'"):
+        conv_flops(3, 8, 3, 8, bias="no")
+    with pytest.raises(TypeError, match="conv_flops: count_padding must be a bool"):
+        conv_flops(3, 8, 3, 8, count_padding=0)
+    with pytest.raises(TypeError, match="pool_flops: ceil_mode must be a bool"):
+        pool_flops(3, 2, 8, ceil_mode="True")
+    with pytest.raises(TypeError, match="conv_output_size: ceil_mode must be a bool, got 1"):
+        conv_output_size(5, 2, 2, ceil_mode=1)
+    with pytest.raises(TypeError, match="batch_norm_flops: train must be a bool"):
+        batch_norm_flops((1, 4), train="no")
+
+
+def test_choices_and_dtypes_name_the_op():
+    with pytest.raises(TypeError, match=r"activation_flops: kind must be one of .*got \['relu'\]"):
+        activation_flops((2, 3), kind=["relu"])  # before: TypeError "unhashable type: 'list'"
+    with pytest.raises(TypeError, match="pool_flops: convention must be one of .*got None"):
+        pool_flops(3, 2, 8, convention=None)
+    with pytest.raises(ValueError, match="pool_flops: kind must be one of .*got 'min'"):
+        pool_flops(3, 2, 8, kind="min")
+    with pytest.raises(TypeError, match="activation_bytes: dtype must be a NumPy/JAX dtype"):
+        activation_bytes((2, 3), dtype="bogus")
+
+
+def test_nested_size_errors_name_the_public_op():
+    # before: "conv_output_size: ..." from inside conv_flops / pool_flops
+    with pytest.raises(ValueError, match="conv_flops: the dilated kernel"):
+        conv_flops(3, 8, 5, 2)
+    with pytest.raises(ValueError, match="pool_flops: the dilated kernel"):
+        pool_flops(3, 5, 2)
+    with pytest.raises(TypeError, match="conv_flops: stride s must be an int"):
+        conv_flops(3, 8, 3, 8, stride=1.5)
