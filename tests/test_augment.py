@@ -808,15 +808,15 @@ def test_errors_name_the_function_and_the_argument(key):
             r"adjust_brightness: delta must be a scalar, got \(0.1, 0.2\)",
             lambda: adjust_brightness(x, (0.1, 0.2)),
         ),
-        (TypeError, r"rotate: angle must be a real number", lambda: rotate(x, "0.1")),
+        (TypeError, r"rotate: angle must be a number, got .0.1.", lambda: rotate(x, "0.1")),
         (TypeError, r"rotate: mode must be one of", lambda: rotate(x, 0.1, mode=None)),
-        (TypeError, r"translate: cval must be a real number", lambda: translate(x, 1.0, cval=None)),
+        (TypeError, r"translate: cval must be a number, got None", lambda: translate(x, 1.0, cval=None)),
         (
             TypeError,
             r"flip_left_right: image must be a JAX or NumPy array, got list",
             lambda: flip_left_right(IMG.tolist()),
         ),
-        (TypeError, r"random_crop: key must be a jax.random key", lambda: random_crop(0, x, 2)),
+        (TypeError, r"random_crop: key must be one jax.random key", lambda: random_crop(0, x, 2)),
         (
             TypeError,
             r"random_crop: size must be an int or a tuple of 2 ints, got 2.0",
@@ -840,7 +840,7 @@ def test_errors_name_the_function_and_the_argument(key):
         (TypeError, r"Transform: 'rotate' does not take args=\(\)", lambda: Transform("rotate")),
         (
             TypeError,
-            r"Transform: probability p must be a real number",
+            r"Transform: probability p must be a number, got True",
             lambda: Transform("rotate", True, (0.1,)),
         ),
         (

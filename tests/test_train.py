@@ -71,7 +71,7 @@ def test_adding_problem(key):
     np.testing.assert_allclose(y, np.sum(np.asarray(x[..., 0]) * marks, 1), rtol=1e-6)
     with pytest.raises(ValueError, match="adding_problem: length must be >= 2, got 1"):
         adding_problem(key, 4, 1)
-    with pytest.raises(TypeError, match="adding_problem: key must be a jax.random key"):
+    with pytest.raises(TypeError, match="adding_problem: key must be one jax.random key"):
         adding_problem(0, 4, 3)
 
 
