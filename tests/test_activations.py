@@ -152,8 +152,11 @@ def test_bfloat16_in_bfloat16_out(name):
     x = jnp.array([[-3.0, -0.5, 0.0, 0.75, 4.0]], jnp.bfloat16)
     assert ours(x).dtype == jnp.bfloat16
     # bfloat16 (eps = 2^-7) against jax.nn in float32 on the same rounded inputs: value, VJP
-    # and JVP within dlref.testing's bfloat16 tolerance (2e-2, ~2.6 ulps).
-    assert_op_close(ours, ref, x, reference_dtype=jnp.float32)
+    # and JVP within dlref.testing's bfloat16 tolerance (2e-2, ~2.6 ulps). softmax's JVP
+    # p * (t - <p, t>) cancels terms of the size of t (standard normal, O(1)) down to ~0.02
+    # here, so its bfloat16 roundoff is absolute: atol = the tolerance times that O(1) scale
+    # (jax.nn.softmax in bfloat16 errs exactly as much, 0.19 relative to its output).
+    assert_op_close(ours, ref, x, reference_dtype=jnp.float32, atol=2e-2)
 
 
 @pytest.mark.parametrize("name", list(ALL))

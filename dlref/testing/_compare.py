@@ -79,6 +79,11 @@ def tolerance(dtype: Any) -> float:
     the same rounded inputs (``assert_op_close(..., reference_dtype=jnp.float32)``), so that
     only the op's own roundings count.
 
+    The error is relative to the output's magnitude, so an output that *cancels* terms much
+    larger than itself (softmax's JVP ``p·(t - <p, t>)``, ``x - mean(x)`` far from 0) carries
+    their roundoff in any correct implementation: give ``atol`` the tolerance times the size
+    of those terms.
+
     Args:
       dtype: a floating dtype (anything ``jnp.dtype`` accepts).
 

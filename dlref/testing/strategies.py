@@ -42,6 +42,7 @@ from hypothesis.extra import numpy as hnp
 
 from dlref._checks import same_padding
 from dlref.shapes import conv_output_size, conv_transpose_output_size
+from dlref.testing._values import distinct_values
 
 __all__ = [
     "PADDING_FORMS",
@@ -199,21 +200,6 @@ class ConvTransposeConfig:
         return _normal(kx, self.input_shape, dtype), _normal(kw, self.kernel_shape, dtype)
 
 
-def _distinct_16bit(dtype: np.dtype, n: int) -> np.ndarray:
-    """``n`` distinct values of a 16-bit float dtype in [-2, 2], sorted: every representable
-    value with ``2^-e <= |x| <= 2`` (``e`` grown until there are enough) and 0, thinned."""
-    with np.errstate(invalid="ignore"):  # NaN bit patterns
-        every = np.arange(2**16, dtype=np.uint16).view(dtype).astype(np.float64)
-    every = np.unique(every[np.isfinite(every) & (np.abs(every) <= 2.0)])
-    for e in range(4, 200):
-        pick = every[(np.abs(every) >= 2.0**-e) | (every == 0)]
-        if pick.size >= n:
-            break
-    if pick.size < n:
-        raise ValueError(f"PoolConfig.inputs: {n} distinct {dtype} values do not fit in [-2, 2]")
-    return pick[(np.arange(n) * pick.size) // n]
-
-
 @dataclasses.dataclass(frozen=True)
 class PoolConfig:
     """One valid pooling geometry (channels-last) for ``kind`` ``"max"`` or ``"avg"``.
@@ -279,11 +265,10 @@ class PoolConfig:
         distinct representable numbers (for comparisons; take finite differences in float64).
         """
         dt = np.dtype(jnp.dtype(dtype))
-        n = math.prod(self.input_shape)
         if dt.itemsize == 2:
-            grid = _distinct_16bit(dt, n)
-        else:
-            grid = (np.arange(n) - (n - 1) / 2) * (4.0 / max(n, 1))
+            return (distinct_values(_as_key(key), self.input_shape, dt),)
+        n = math.prod(self.input_shape)
+        grid = (np.arange(n) - (n - 1) / 2) * (4.0 / max(n, 1))
         perm = np.asarray(jax.random.permutation(_as_key(key), n))
         return (jnp.asarray(grid[perm].reshape(self.input_shape), dt),)
 

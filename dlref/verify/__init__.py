@@ -61,6 +61,9 @@ class Case:
       rtol: the largest normwise relative error (value and gradient) that passes in the
         default run; ``None``: :func:`dlref.testing.tolerance` of the least precise floating
         input. Runs in another dtype always use that dtype's tolerance.
+      dtypes: the dtypes the op is verified in; a run in another dtype shows the row as
+        ``n/a`` (neither passed nor failed) with ``note``, the measured reason.
+      note: why the row leaves out some dtypes (shown in the table).
     """
 
     op: str
@@ -70,6 +73,8 @@ class Case:
     make_args: Callable[[jax.Array], tuple]
     argnums: tuple[int, ...] = (0,)
     rtol: float | None = None
+    dtypes: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
+    note: str = ""
 
 
 DTYPES = ("float64", "float32", "bfloat16", "float16")
@@ -86,9 +91,12 @@ class Row:
     rtol: float
     error: str | None = None
     dtype: str = "float64"
+    not_run: str | None = None  # why the case is not verified in this dtype
 
     @property
     def passed(self) -> bool:
+        if self.not_run is not None:
+            return True  # not a failure, and not counted as a pass by format_table
         if self.error is not None:
             return False
         grad_ok = self.grad_error is None or self.grad_error <= self.rtol
@@ -142,6 +150,9 @@ def run_case(case: Case, key: jax.Array, dtype: str = "float64") -> Row:
     """Run one case, jitted, with float64 enabled; exceptions become a failing row."""
     _check_dtype(dtype)
     rtol = float("nan")
+    if dtype not in case.dtypes:
+        why = f"{'/'.join(case.dtypes)} only" + (f": {case.note}" if case.note else "")
+        return Row(case.op, case.counterpart, float("nan"), None, rtol, dtype=dtype, not_run=why)
     try:
         with jax.enable_x64(True):
             k_args, k_ct = jax.random.split(key)
@@ -184,6 +195,9 @@ def format_table(rows: Sequence[Row]) -> str:
     header = ("op", "counterpart", "value rel err", "grad rel err", "tol", "result")
     body = []
     for r in rows:
+        if r.not_run is not None:
+            body.append((r.op, r.counterpart, "-", "-", "-", "n/a"))
+            continue
         grad = "-" if r.grad_error is None else f"{r.grad_error:.2e}"
         result = "pass" if r.passed else ("ERROR" if r.error else "FAIL")
         body.append((r.op, r.counterpart, f"{r.value_error:.2e}", grad, f"{r.rtol:.0e}", result))
@@ -195,9 +209,14 @@ def format_table(rows: Sequence[Row]) -> str:
         out.append(f"dtype {', '.join(dtypes)} against the float64 reference")
     out += [line.format(*header), "  ".join("-" * w for w in widths)]
     out += [line.format(*b) for b in body]
-    errors = [r for r in rows if r.error]
-    for r in errors:
-        out.append(f"  {r.op}: {r.error}")
-    n_pass = sum(r.passed for r in rows)
-    out.append(f"{n_pass}/{len(rows)} ops pass")
+    for r in rows:
+        if r.error:
+            out.append(f"  {r.op}: {r.error}")
+    run_rows = [r for r in rows if r.not_run is None]
+    for r in rows:
+        if r.not_run is not None:
+            out.append(f"  n/a {r.op}: {r.not_run}")
+    n_pass = sum(r.passed for r in run_rows)
+    skipped = len(rows) - len(run_rows)
+    out.append(f"{n_pass}/{len(run_rows)} ops pass" + (f" ({skipped} n/a)" if skipped else ""))
     return "\n".join(out)
