@@ -10,13 +10,24 @@ import sys
 def _verify(args: argparse.Namespace) -> int:
     from dlref import verify
 
-    cases = verify.all_cases()
+    if args.transforms:
+        from dlref.verify import transforms
+
+        cases = transforms.transform_cases()
+    else:
+        cases = verify.all_cases()
     if args.filter:
         cases = [c for c in cases if args.filter in c.op]
         if not cases:
             print(f"dlref verify: no op matches --filter {args.filter!r}", file=sys.stderr)
             return 2
-    rows = verify.run(cases, seed=args.seed, progress=not args.no_progress)
+    if args.transforms:
+        rows = transforms.run(
+            cases, seed=args.seed, progress=not args.no_progress, dtype=args.dtype
+        )
+        print(transforms.format_table(rows))
+        return 0 if all(r.passed for r in rows) else 1
+    rows = verify.run(cases, seed=args.seed, progress=not args.no_progress, dtype=args.dtype)
     print(verify.format_table(rows))
     return 0 if all(r.passed for r in rows) else 1
 
@@ -49,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed for the inputs")
     p.add_argument("--filter", default="", help="only ops whose name contains this string")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--dtype",
+        default="float64",
+        choices=("float64", "float32", "bfloat16", "float16"),
+        help="run every op in this dtype against the float64 reference, with the tolerance "
+        "of dlref.testing.tolerance(dtype) (default float64)",
+    )
+    p.add_argument(
+        "--transforms",
+        action="store_true",
+        help="the op x transformation table (jit, vmap, jvp, vjp, order 2) instead",
+    )
     p.set_defaults(func=_verify)
 
     for name, (_, text) in SUBCOMMANDS.items():

@@ -2,11 +2,12 @@ r"""Test your own kernels and gradients against dlref, in a few lines.
 
 * :func:`assert_op_close` — value, VJP and JVP of ``fn`` against ``reference`` on the same
   arguments, with one random cotangent and one random tangent passed through both, as
-  normwise relative errors.
+  normwise relative errors per output leaf, against :func:`tolerance` of the dtype.
+* :func:`op_errors` — the same errors as numbers, without asserting (``dlref verify`` tables).
 * :func:`check_op_gradients` — :func:`jax.test_util.check_grads` (finite differences, any
   order, both modes) with the step and tolerance chosen from the dtype.
-* :func:`tolerance` — the default tolerance of a dtype.
-* :func:`rel_err` — the normwise relative error the above report.
+* :func:`tolerance` and :data:`TOLERANCES` — the default tolerance of each dtype, and why.
+* :func:`rel_err` — the normwise relative error ``max|a - b| / max|b|`` of two pytrees.
 * :mod:`dlref.testing.strategies` — hypothesis strategies that draw only *valid*
   convolution, transposed-convolution and pooling configurations, and arrays without ties
   or kinks. It needs hypothesis (``pip install 'dlref[testing]'``); importing
@@ -14,7 +15,6 @@ r"""Test your own kernels and gradients against dlref, in a few lines.
 
 Example:
   >>> import jax, jax.numpy as jnp
-  >>> from jax import lax
   >>> import dlref
   >>> x = jnp.linspace(-1.0, 1.0, 8).reshape(1, 8, 1)
   >>> w = jnp.array([1.0, -2.0, 0.5]).reshape(3, 1, 1)
@@ -24,11 +24,21 @@ Example:
 """
 
 from dlref.testing._compare import (
+    MODES,
     TOLERANCES,
     assert_op_close,
     check_op_gradients,
+    op_errors,
     rel_err,
     tolerance,
 )
 
-__all__ = ["TOLERANCES", "assert_op_close", "check_op_gradients", "rel_err", "tolerance"]
+__all__ = [
+    "MODES",
+    "TOLERANCES",
+    "assert_op_close",
+    "check_op_gradients",
+    "op_errors",
+    "rel_err",
+    "tolerance",
+]

@@ -28,10 +28,12 @@ from dlref.verify import Case
 EPS = 1e-5
 
 
-def _stats(c: int) -> BatchNormState:
-    """Fixed running statistics (inputs to the state, not differentiated)."""
-    i = jnp.arange(c, dtype=jnp.float64)
-    return BatchNormState(0.1 * i - 0.2, 0.5 + 0.25 * i)
+def _stats(c: int, dtype=jnp.float64) -> BatchNormState:
+    """Fixed running statistics (inputs to the state, not differentiated), in the dtype of the
+    other inputs and exact in every float dtype (multiples of 1/8), so that a bfloat16 run and
+    its float64 reference see the same values."""
+    i = jnp.arange(c, dtype=dtype)
+    return BatchNormState(0.125 * i - 0.25, 0.5 + 0.25 * i)
 
 
 def _copy(module, **values):
@@ -42,7 +44,7 @@ def _copy(module, **values):
 
 def flax_batch_norm(x, scale, bias, *, train):
     c = x.shape[-1]
-    st = _stats(c)
+    st = _stats(c, x.dtype)
     m = nnx.BatchNorm(
         c,
         use_running_average=not train,
@@ -93,13 +95,13 @@ def _conv(x, w):
 
 
 def dlref_folded_conv(x, w, b, scale, bias):
-    w2, b2 = fold_batch_norm(w, b, _stats(w.shape[-1]), scale, bias, EPS)
+    w2, b2 = fold_batch_norm(w, b, _stats(w.shape[-1], w.dtype), scale, bias, EPS)
     return _conv(x, w2) + b2
 
 
 def conv_then_bn(x, w, b, scale, bias):
     """The unfolded network: conv, bias, then inference BN written out."""
-    st = _stats(w.shape[-1])
+    st = _stats(w.shape[-1], w.dtype)
     z = _conv(x, w) + b
     return (z - st.mean) / jnp.sqrt(st.var + EPS) * scale + bias
 
@@ -128,7 +130,7 @@ def _fold_args(key):
 
 def _bn(train):
     def fn(x, scale, bias):
-        return batch_norm(x, scale, bias, _stats(x.shape[-1]), train=train, eps=EPS)[0]
+        return batch_norm(x, scale, bias, _stats(x.shape[-1], x.dtype), train=train, eps=EPS)[0]
 
     return fn
 
