@@ -90,16 +90,21 @@ def dropout_ensemble(
     xv, yv = jnp.asarray(d.val[0][:n_eval]), jnp.asarray(d.val[1][:n_eval])
     keys = jax.random.split(jax.random.key(seed), 6)
 
-    # a linear layer
-    xl = x[:n_linear]
-    w = jax.random.normal(keys[0], (x.shape[1], 10)) / math.sqrt(x.shape[1])
-    mask_keys = jax.random.split(keys[1], samples)
-    outs = jax.vmap(lambda k: dropout(k, xl, rate) @ w)(mask_keys)
-    exact = xl @ w
-    sigma = jnp.sqrt(rate / (1 - rate) * (xl**2) @ (w**2))
-    linear_z = float(jnp.max(jnp.abs(outs.mean(0) - exact) / (sigma / math.sqrt(samples))))
-    linear_gap = float(jnp.linalg.norm(outs.mean(0) - exact) / jnp.linalg.norm(exact))
-    linear_mc = float(jnp.sqrt(jnp.sum(sigma**2) / samples) / jnp.linalg.norm(exact))
+    @jax.jit
+    def linear(xl, k_w, k_masks):
+        w = jax.random.normal(k_w, (xl.shape[1], 10)) / math.sqrt(xl.shape[1])
+        outs = jax.vmap(lambda k: dropout(k, xl, rate) @ w)(jax.random.split(k_masks, samples))
+        exact = xl @ w
+        sigma = jnp.sqrt(rate / (1 - rate) * (xl**2) @ (w**2))  # exact std of one masked output
+        err = outs.mean(0) - exact
+        norm = jnp.linalg.norm(exact)
+        return (
+            jnp.max(jnp.abs(err) / (sigma / math.sqrt(samples))),
+            jnp.linalg.norm(err) / norm,
+            jnp.sqrt(jnp.sum(sigma**2) / samples) / norm,
+        )
+
+    linear_z, linear_gap, linear_mc = map(float, linear(x[:n_linear], keys[0], keys[1]))
 
     # an MLP trained with dropout
     params = init_mlp(keys[2], [x.shape[1], hidden, hidden, 10], "he")
@@ -118,22 +123,28 @@ def dropout_ensemble(
 
         return jax.lax.scan(step, (p, opt.init(p)), (batches, step_keys))[0][0]
 
-    params = train(params)
-    scaled = _mlp(params, xv, keys[5], rate, False)
-    sub = jax.jit(jax.vmap(lambda k: _mlp(params, xv, k, rate, True)))(
-        jax.random.split(keys[5], samples)
-    )
-    mean = sub.mean(0)
-    norm = float(jnp.linalg.norm(scaled))
-    mc_error = float(jnp.sqrt(jnp.sum(sub.var(0, ddof=1)) / samples)) / norm
-    probs_mc = softmax(sub).mean(0)
+    @jax.jit
+    def compare(p, key):
+        scaled = _mlp(p, xv, key, rate, False)
+        sub = jax.vmap(lambda k: _mlp(p, xv, k, rate, True))(jax.random.split(key, samples))
+        norm = jnp.linalg.norm(scaled)
+        probs_mc = softmax(sub).mean(0)
+        return (
+            jnp.linalg.norm(sub.mean(0) - scaled) / norm,
+            jnp.sqrt(jnp.sum(sub.var(0, ddof=1)) / samples) / norm,
+            jnp.mean(jnp.argmax(scaled, -1) == jnp.argmax(probs_mc, -1)),
+            jnp.mean(jnp.argmax(scaled, -1) == yv),
+            jnp.mean(jnp.argmax(probs_mc, -1) == yv),
+        )
+
+    gap, mc_error, agreement, acc_ws, acc_mc = map(float, compare(train(params), keys[5]))
     return {
         "linear_z": linear_z,
         "linear_gap": linear_gap,
         "linear_mc_error": linear_mc,
-        "mlp_gap": float(jnp.linalg.norm(mean - scaled)) / norm,
+        "mlp_gap": gap,
         "mlp_mc_error": mc_error,
-        "agreement": float(jnp.mean(jnp.argmax(scaled, -1) == jnp.argmax(probs_mc, -1))),
-        "accuracy_weight_scaling": float(jnp.mean(jnp.argmax(scaled, -1) == yv)),
-        "accuracy_mc": float(jnp.mean(jnp.argmax(probs_mc, -1) == yv)),
+        "agreement": agreement,
+        "accuracy_weight_scaling": acc_ws,
+        "accuracy_mc": acc_mc,
     }

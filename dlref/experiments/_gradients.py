@@ -69,7 +69,10 @@ def vanishing_gradients(
     the comparison is not an init artefact.
 
     Mean field theory (wide layers, Poole et al. 2016; Schoenholz et al. 2017) predicts the
-    per-layer factor above (:data:`THEORY_FACTOR`): for sigmoid at most ``1/4`` (``σ' ≤ 1/4``,
+    per-layer factor above (:data:`THEORY_FACTOR`) for the backward signal ``∂L/∂z_l``, which
+    the weight gradient ``h_{l−1}ᵀ ∂L/∂z_l`` follows where the forward activations keep their
+    scale (sigmoid outputs in (0, 1), He-initialised ReLU, BN; tanh's slowly shrinking ones
+    roughly cancel its slowly growing backward signal): for sigmoid at most ``1/4`` (``σ' ≤ 1/4``,
     ``σ_w² n = 1``); for tanh with LeCun init ``→ 1`` (the pre-activations shrink towards the
     linear regime, ``tanh'(0) = 1``: the "edge of chaos"); for ReLU with He init exactly 1
     (``σ_w² n = 2``, ``E[relu'²] = 1/2``). With BN before each ReLU the gradient *grows*
@@ -141,8 +144,8 @@ def exploding_gradients(
 ) -> dict[str, dict]:
     """A deep ReLU MLP with a too-large initialisation: exploding gradients and two fixes.
 
-    .. math:: \\frac{\\lVert \\partial L/\\partial W_l \\rVert}{\\lVert \\partial L/\\partial
-              W_{l+1} \\rVert} \\approx \\sqrt{\\sigma_w^2\\, n / 2}
+    .. math:: \\frac{\\lVert \\partial L/\\partial h_l \\rVert}{\\lVert \\partial L/\\partial
+              h_{l+1} \\rVert} \\approx \\sqrt{\\sigma_w^2\\, n / 2}
 
     Weights ``N(0, σ_w²)`` with ``σ_w² = 1`` ("large": the factor is ``√(n/2) = 5.66`` per
     layer for ``n = 64``), Xavier/Glorot (``σ_w² = 2/(n_in + n_out)``: ``√(1/2)`` for ReLU,
@@ -151,8 +154,11 @@ def exploding_gradients(
     weights, and the loss becomes NaN; the remedies include gradient clipping and better
     initialisation. Measured:
 
-    * ``factor``: the per-layer growth of the gradient norm at init (hidden layers 2..depth),
-      against ``theory_factor``;
+    * ``factor``: the per-layer growth, going back, of the backward signal ``‖∂L/∂h_l‖``
+      (``h_l`` the output of hidden layer ``l``) at init, against ``theory_factor``. (The
+      weight gradients ``∂L/∂W_l = h_{l−1}ᵀ ∂L/∂z_l`` of a plain stack are all of the same
+      size: the forward activations grow by the same factor the backward signal shrinks; the
+      explosion shows in their common size, ``weight_grad``, ∝ factor^depth);
     * ``global_norm_float32``: the global gradient norm at depth ``overflow_depth``, computed in
       float32 as :func:`dlref.clip_by_global_norm` computes it: for "large" the sum of squares
       overflows to ``inf`` (``5.66^30 ≈ 10^22.6`` per layer, squared beyond float32's
@@ -172,9 +178,9 @@ def exploding_gradients(
       seed: seeds the weights, the batches and the split.
 
     Returns:
-      ``{"per_layer": {init: (depth,)}, "factor": {init}, "theory_factor": {init},
-      "global_norm_float32": {init}, "loss": {"large", "large_clipped", "xavier", "he":
-      (steps + 1,)}}``.
+      ``{"per_layer": {init: (depth,) ‖∂L/∂h_l‖}, "factor": {init}, "theory_factor": {init},
+      "weight_grad": {init: global norm of ∂L/∂W}, "global_norm_float32": {init}, "loss":
+      {"large", "large_clipped", "xavier", "he": (steps + 1,)}}``.
 
     Example:
       >>> r = exploding_gradients(depth=4, steps=2, overflow_depth=4)

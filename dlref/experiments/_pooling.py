@@ -30,7 +30,7 @@ def _shift(x: jax.Array, dr: int, dc: int) -> jax.Array:
 def pooling_translation_invariance(
     *,
     window: int = 2,
-    shifts: Sequence[tuple[int, int]] = ((0, 1), (1, 0), (0, -1), (-1, 0)),
+    shifts: Sequence[tuple[int, int]] = ((0, 1), (1, 0)),
     channels: int = 8,
     n_images: int = 256,
     seed: int = 0,
@@ -76,13 +76,13 @@ def pooling_translation_invariance(
     )
 
     def features(x):
-        return relu(conv(x, w1, padding=1))
+        return relu(conv(x, w1, padding=1, impl="xla"))
 
     maps = {
         "identity": lambda f: f,
         "max_pool": lambda f: max_pool(f, window),
         "avg_pool": lambda f: avg_pool(f, window),
-        "strided_conv": lambda f: conv(f, w2, stride=window),
+        "strided_conv": lambda f: conv(f, w2, stride=window, impl="xla"),
     }
 
     @jax.jit
