@@ -253,30 +253,37 @@ def test_softmax_is_a_distribution_and_shift_invariant(xs):
 def test_seed_errata_8_linear_activations_compose_to_a_linear_map(key, x64):
     """erratum 8 (docs/errata.md): the activation must be non-linear; linear layers compose to
     one."""
-    k1, k2, k3, k4 = jax.random.split(key, 4)
-    w1, b1 = jax.random.normal(k1, (1, 16)), jax.random.normal(k2, (16,))
-    w2, b2 = jax.random.normal(k3, (16, 1)), jax.random.normal(k4, (1,))
-
-    def net(act, x):
-        return (act(jnp.reshape(x, (1, 1)) @ w1 + b1) @ w2 + b2)[0, 0]
-
-    identity = lambda h: h  # noqa: E731 - the "linear activation"
+    # The guide's arm, composed in NumPy (independent of dlref): a two-layer network with the
+    # linear activation f(h) = h is the single affine map x -> x W1 W2 + (b1 W2 + b2)...
+    rng = np.random.default_rng(8)
+    w1, b1 = rng.normal(size=(1, 16)), rng.normal(size=16)
+    w2, b2 = rng.normal(size=(16, 1)), rng.normal(size=1)
+    x = np.linspace(-1.0, 1.0, 21)[:, None]  # contains -1, 0 and 1
+    linear_net = (x @ w1 + b1) @ w2 + b2
+    np.testing.assert_allclose(linear_net, x @ (w1 @ w2) + (b1 @ w2 + b2), rtol=1e-12, atol=1e-12)
+    # ...so on |x| it does no better than the best affine map, whose error is at least 1/2 on
+    # any grid containing -1, 0, 1 (Chebyshev: a x + c misses 1, 0, 1 there by |a + c - 1|,
+    # |c|, |c - a - 1|, which cannot all be below 1/2). Least squares (NumPy) shows it.
+    design = np.concatenate([x, np.ones_like(x)], 1)
+    coef, *_ = np.linalg.lstsq(design, np.abs(x[:, 0]), rcond=None)
+    assert np.max(np.abs(design @ coef - np.abs(x[:, 0]))) >= 0.5
+    # dlref's relu makes one 2-unit hidden layer exact: |x| = relu(x) + relu(-x), against
+    # NumPy's np.maximum.
+    hidden = np.asarray(A.relu(jnp.asarray(x) * jnp.array([[1.0, -1.0]])))
+    np.testing.assert_array_equal(hidden, np.maximum(x * np.array([[1.0, -1.0]]), 0.0))
+    np.testing.assert_array_equal(hidden @ np.array([1.0, 1.0]), np.abs(x[:, 0]))
+    # A random relu network (dlref.relu, jax.grad) has an x-dependent slope, equal to NumPy's
+    # piecewise-constant sum_j w2_j w1_j [x w1_j + b1_j > 0] away from the kinks.
+    k1, k2, k3 = jax.random.split(key, 3)
+    v1, c1 = jax.random.normal(k1, (1, 16)), jax.random.normal(k2, (16,))
+    v2 = jax.random.normal(k3, (16, 1))
     xs = jnp.linspace(-2.0, 2.0, 9)
-    # The linear network's Jacobian is the same matrix w1 @ w2 everywhere...
-    jac_lin = jax.vmap(jax.grad(lambda x: net(identity, x)))(xs)
-    np.testing.assert_allclose(jac_lin, (w1 @ w2)[0, 0], rtol=1e-12)
-    # ...while a relu network's changes with x (it is piecewise linear, not linear).
-    jac_relu = jax.vmap(jax.grad(lambda x: net(A.relu, x)))(xs)
-    assert np.ptp(np.asarray(jac_relu)) > 1e-3
-
-    # Fitting |x| on [-1, 1]: the best any linear/affine map can do is least squares on
-    # [x, 1], residual > 0; a 2-unit relu layer is exact: |x| = relu(x) + relu(-x).
-    x = np.linspace(-1.0, 1.0, 21)
-    design = np.stack([x, np.ones_like(x)], 1)
-    coef, *_ = np.linalg.lstsq(design, np.abs(x), rcond=None)
-    assert np.max(np.abs(design @ coef - np.abs(x))) > 0.2
-    hidden = A.relu(jnp.asarray(x)[:, None] * jnp.array([[1.0, -1.0]]))
-    np.testing.assert_allclose(hidden @ jnp.array([1.0, 1.0]), np.abs(x), rtol=0, atol=0)
+    slope = jax.vmap(jax.grad(lambda t: (A.relu(jnp.reshape(t, (1, 1)) @ v1 + c1) @ v2)[0, 0]))(xs)
+    n1, nc, n2 = np.asarray(v1)[0], np.asarray(c1), np.asarray(v2)[:, 0]
+    pre = np.asarray(xs)[:, None] * n1 + nc
+    assert np.min(np.abs(pre)) > 1e-6  # no grid point sits on a kink
+    np.testing.assert_allclose(np.asarray(slope), ((pre > 0) * n1 * n2).sum(1), rtol=1e-12)
+    assert np.ptp(np.asarray(slope)) > 0  # not one linear map
 
 
 def test_seed_errata_9_derivative_ranges(x64):

@@ -431,7 +431,11 @@ def test_seed_errata_15_unscaled_dropout_shifts_the_expectation():
     x."""
     rate = 0.5
     y = np.asarray(dropout(jax.random.key(4), jnp.ones(N), rate), np.float64)
-    unscaled = y * (1 - rate)  # the seed's dropout: the mask alone
+    # the guide's dropout, drawn by NumPy independently of dlref: a Bernoulli(1 - p) keep-mask
+    # applied to x = 1 without scaling
+    unscaled = np.ones(N) * (np.random.default_rng(15).random(N) >= rate)
+    # dlref keeps a unit as exactly 1/(1 - p) and drops it to exactly 0
+    assert set(np.unique(y).tolist()) == {0.0, 1 / (1 - rate)}
     _, var, _ = bernoulli_moments(rate)
     se_inverted = math.sqrt(var / N)
     se_unscaled = math.sqrt(rate * (1 - rate) / N)  # Bernoulli(1 - p) variance
