@@ -19,6 +19,7 @@ from jax.test_util import check_grads
 
 from dlref._checks import normalize_padding
 from dlref.convolution import conv, conv_transpose, depthwise_separable_conv
+from dlref.testing import rel_err, tolerance
 from tests import oracles
 
 # ---- implementations under test: DLREF_IMPL=reference,xla,im2col,pallas selects them ----
@@ -373,48 +374,149 @@ def test_hand_computed_examples(impl):
 # second-order gradients, jit / vmap, dtypes
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_check_grads_order_2(impl, x64, seed):
-    # the kernels' backward passes are custom_vjps, which have no forward mode; Pallas's backward
-    # kernels cannot be differentiated again (jax 0.11 has no derivative of pallas_call), so the
-    # pallas impl is checked to first order here (its docstring says so)
-    modes = ["fwd", "rev"] if impl in ("reference", "xla") else ["rev"]
-    order = 1 if impl == "pallas" else 2
-    x = normal(seed, (1, 5, 5, 4))
-    w = normal(seed + 1, (2, 2, 2, 6))
-    f = functools.partial(
-        conv, stride=(2, 1), padding=((1, 0), (1, 2)), dilation=(1, 2), groups=2, impl=impl
-    )
-    check_grads(jax.jit(f), (x, w), order=order, modes=modes)
-    # 1-D for the composites, to keep the compile count down
-    y, wt = normal(seed + 2, (1, 4, 4)), normal(seed + 3, (2, 3, 4))
-    t = functools.partial(
-        conv_transpose, stride=2, padding=1, output_padding=1, dilation=2, groups=2, impl=impl
-    )
-    check_grads(jax.jit(t), (y, wt), order=order, modes=modes)
-    x1, wd, wp = (
-        normal(seed + 4, (1, 7, 2)),
-        normal(seed + 5, (3, 1, 4)),
-        normal(seed + 6, (1, 4, 3)),
-    )
-    s = functools.partial(depthwise_separable_conv, padding="SAME", impl=impl)
-    check_grads(jax.jit(s), (x1, wd, wp), order=order, modes=modes)
+# One small configuration per op, with every option that changes the index arithmetic (Pallas
+# runs in interpret mode here, so the shapes are tiny): a 2-D grouped conv with stride, dilation
+# and (lo, hi) padding; a 1-D strided, dilated, grouped transposed conv with output_padding; a
+# 1-D separable conv (depthwise with multiplier 2, then 1x1).
+OPS = {
+    "conv": (
+        conv,
+        dict(stride=(2, 1), padding=((1, 0), (1, 2)), dilation=(1, 2), groups=2),
+        [(1, 5, 5, 4), (2, 2, 2, 6)],
+    ),
+    "conv_transpose": (
+        conv_transpose,
+        dict(stride=2, padding=1, output_padding=1, dilation=2, groups=2),
+        [(1, 4, 4), (2, 3, 4)],
+    ),
+    "separable": (
+        depthwise_separable_conv,
+        dict(padding="SAME"),
+        [(1, 7, 2), (3, 1, 4), (1, 4, 3)],
+    ),
+}
+TABLE_IMPLS = [*IMPLS, "auto"] if "auto" not in IMPLS else IMPLS  # auto: also picked impls
+
+
+def _transformations(fn, args, ct, tangents, batched):
+    """Every transformation of ``fn`` at ``args`` (one jitted program per impl and op).
+
+    ``batched`` are the arguments with a leading axis of 2 for vmap (and its Python loop).
+    The loss is nonlinear (tanh) so that its Hessian is not zero (a conv is linear in each
+    argument)."""
+    last = len(args) - 1
+
+    def loss(*a):
+        return jnp.sum(jnp.tanh(fn(*a)) * ct)
+
+    def loop(axes):
+        rows = []
+        for i in range(2):
+            rows.append(fn(*(b[i] if ax == 0 else a for a, b, ax in zip(args, batched, axes))))
+        return jnp.stack(rows)
+
+    first, only_last = (0,) + (None,) * last, (None,) * last + (0,)
+    everything = (0,) * len(args)
+    y, pull = jax.vjp(fn, *args)
+    grad_w = jax.grad(loss, argnums=last)
+    return {
+        "jit": y,
+        "vjp": pull(ct),
+        "grad": jax.grad(loss, argnums=tuple(range(len(args))))(*args),
+        "jvp": jax.jvp(fn, args, tangents)[1],
+        "linearize": jax.linearize(fn, *args)[1](*tangents),
+        "jacfwd": jax.jacfwd(fn, argnums=last)(*args),
+        "jacrev": jax.jacrev(fn, argnums=last)(*args),
+        "hessian": jax.hessian(loss, argnums=last)(*args),
+        "jvp_of_grad": jax.jvp(grad_w, args, tangents)[1],
+        "order_3": jax.jvp(lambda *a: jax.jvp(grad_w, a, tangents)[1], args, tangents)[1],
+        "vmap_x": jax.vmap(fn, first)(*(batched[0], *args[1:])),
+        "loop_x": loop(first),
+        "vmap_w": jax.vmap(fn, only_last)(*(*args[:-1], batched[-1])),
+        "loop_w": loop(only_last),
+        "vmap_all": jax.vmap(fn, everything)(*batched),
+        "loop_all": loop(everything),
+        "per_example_grad": jax.vmap(grad_w, first)(*(batched[0], *args[1:])),
+    }
+
+
+def _table_inputs(op):
+    fn, kwargs, shapes = OPS[op]
+    args = tuple(normal(10 + i, s) for i, s in enumerate(shapes))
+    tangents = tuple(normal(20 + i, s) for i, s in enumerate(shapes))
+    batched = [normal(30 + i, (2, *s)) for i, s in enumerate(shapes)]
+    out = jax.eval_shape(functools.partial(fn, **kwargs), *args).shape
+    return fn, kwargs, args, tangents, batched, normal(40, out)
+
+
+@functools.cache
+def _xla_transformations(op):
+    """impl="xla" (lax.conv_general_dilated and lax's own rules): the counterpart."""
+    with jax.enable_x64(True):
+        fn, kwargs, args, tangents, batched, ct = _table_inputs(op)
+        f = functools.partial(fn, impl="xla", **kwargs)
+        out = jax.jit(lambda *a: _transformations(f, *a))(args, ct, tangents, batched)
+        return jax.tree.map(np.asarray, out)
+
+
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("impl", TABLE_IMPLS)
+def test_every_transformation_at_every_order(impl, op, x64):
+    """The table: jit, vjp, grad, jvp, linearize, jacfwd, jacrev, hessian, jvp of grad (a
+    Hessian-vector product), a third-order derivative, vmap over x, over the kernel and over
+    both (against a Python loop), and per-example gradients, in float64, for every impl;
+    each against impl="xla" (lax's rules) to 1e-10 (dlref.testing.tolerance(float64))."""
+    fn, kwargs, args, tangents, batched, ct = _table_inputs(op)
+    f = functools.partial(fn, impl=impl, **kwargs)
+    got = jax.jit(lambda *a: _transformations(f, *a))(args, ct, tangents, batched)
+    want = _xla_transformations(op)
+    tol = tolerance(jnp.float64)
+    bad = {name: rel_err(got[name], want[name]) for name in want}
+    bad = {name: e for name, e in bad.items() if not e <= tol}
+    for v in ("x", "w", "all"):
+        e = rel_err(got[f"vmap_{v}"], got[f"loop_{v}"])
+        if not e <= tol:
+            bad[f"vmap_{v} vs loop"] = e
+    assert not bad, f"{op}, impl={impl}: relative errors above {tol}: {bad}"
+
+
+def _all_ops(impl):
+    """Every op of the table in one function (one check_grads per impl), and its arguments."""
+    args, fns = [], []
+    for op in OPS:
+        fn, kwargs, shapes = OPS[op]
+        fns.append((functools.partial(fn, impl=impl, **kwargs), len(args), len(shapes)))
+        args += [normal(50 + len(args), s) for s in shapes]
+
+    def f(*a):
+        return tuple(fn(*a[i : i + n]) for fn, i, n in fns)
+
+    return f, tuple(args)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_jit_and_vmap_agree_with_eager(impl, seed):
-    x = normal(seed, (3, 2, 7, 6, 4), np.float32)  # a vmapped axis in front of the batch
-    w = normal(seed + 1, (3, 3, 2, 4), np.float32)
-    f = functools.partial(conv, stride=2, padding="SAME", dilation=(2, 1), groups=2, impl=impl)
-    eager = jnp.stack([f(xi, w) for xi in x])
-    np.testing.assert_allclose(jax.jit(f)(x[0], w), eager[0], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(jax.vmap(f, (0, None))(x, w), eager, rtol=1e-6, atol=1e-6)
-    t = functools.partial(
-        conv_transpose, stride=2, padding=1, output_padding=1, groups=2, impl=impl
-    )
-    eager_t = jnp.stack([t(yi, w) for yi in eager])
-    np.testing.assert_allclose(jax.jit(t)(eager[0], w), eager_t[0], rtol=1e-6, atol=1e-5)
-    np.testing.assert_allclose(jax.vmap(t, (0, None))(eager, w), eager_t, rtol=1e-6, atol=1e-5)
+def test_check_grads_order_2_both_modes(impl, x64):
+    """jax.test_util.check_grads(order=2, modes=("fwd", "rev")) in float64, every op at once
+    (finite differences against forward and reverse mode, and against their derivatives)."""
+    f, args = _all_ops(impl)
+    check_grads(jax.jit(f), args, order=2, modes=("fwd", "rev"))
+
+
+def test_auto_is_exactly_the_implementation_it_picks(x64):
+    """impl="auto" traces to the same program as the impls it picks (dlref.convolution
+    .auto_impl), so their check_grads rows cover it: on the CPU, XLA for the grouped conv and
+    the transposed conv, the per-tap reference for the depthwise half and im2col's matmul for
+    the pointwise half of the separable conv."""
+    f_auto, args = _all_ops("auto")
+    (_, kw_conv, _), (_, kw_t, _), (_, kw_sep, _) = OPS.values()
+
+    def f_picked(x, w, y, wt, x1, wd, wp):
+        a = conv(x, w, impl="xla", **kw_conv)
+        b = conv_transpose(y, wt, impl="xla", **kw_t)
+        h = conv(x1, wd, groups=x1.shape[-1], impl="reference", **kw_sep)
+        return a, b, conv(h, wp, impl="im2col")
+
+    assert str(jax.make_jaxpr(f_auto)(*args)) == str(jax.make_jaxpr(f_picked)(*args))
 
 
 @pytest.mark.parametrize("impl", IMPLS)

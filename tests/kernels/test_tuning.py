@@ -21,8 +21,8 @@ from jax.experimental import pallas as pl
 from jax.sharding import AbstractDevice, AbstractMesh, AxisType
 
 from dlref.kernels import bench, tuning
-from dlref.kernels.im2col import conv_geometry
-from dlref.kernels.pallas_igemm import ConvBlocks, _call, choose_blocks, pallas_conv, poison_outputs
+from dlref.kernels.blocks import ConvBlocks, choose_blocks, conv_geometry, target_device
+from dlref.kernels.pallas_igemm import _call, pallas_conv, poison_outputs
 
 H100 = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
 MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=H100)
@@ -123,11 +123,11 @@ def test_pallas_conv_follows_the_table_of_the_target_device(tmp_path, monkeypatc
     sig = tuning.signature_of((1, 4, 4, 2), (3, 3, 2, 2))
     tuning.TuningTable([_entry("cpu", sig, "float32", path="gemm")]).save(tmp_path / "t.json")
     monkeypatch.setenv(tuning.ENV_VAR, str(tmp_path / "t.json"))
-    assert tuning.target_device_kind() == "cpu"
+    assert target_device() == ("cpu", "cpu")
     with pytest.raises(NotImplementedError, match="the gemm path needs a 1x1 kernel"):
         pallas_conv(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 2)))
     with jax.sharding.use_abstract_mesh(MESH):
-        assert tuning.target_device_kind() == "NVIDIA H100"
+        assert target_device() == ("gpu", "NVIDIA H100")
 
 
 GOOD = {"device": "d", "signature": "s", "dtype": "bfloat16", "blocks": {}, "measured": False}
@@ -281,11 +281,11 @@ def test_poisoning_exposes_unwritten_tiles():
         def _():
             o_ref[...] = jnp.ones(o_ref.shape, o_ref.dtype)
 
-    plan = types.SimpleNamespace(interpret=True, backend="interpret")
-    kw = dict(out_shape=[jax.ShapeDtypeStruct((16, 8), jnp.float32)], grid=(2,), in_specs=[],
-              out_specs=[pl.BlockSpec((8, 8), lambda i: (i, 0))], plan=plan, name="t")  # fmt: skip
-    with poison_outputs():
-        (y,) = _call(kernel, [], **kw)
+    plan = types.SimpleNamespace(interpret=True, backend="interpret", poison=True)
+    spec = pl.BlockSpec((8, 8), lambda i: (i, 0))
+    out_shape = [jax.ShapeDtypeStruct((16, 8), jnp.float32)]
+    kw = dict(out_shape=out_shape, grid=(2,), in_specs=[], out_specs=[spec], plan=plan, name="t")
+    (y,) = _call(kernel, [], **kw)
     np.testing.assert_array_equal(y[:8], 1.0)
     assert bool(jnp.all(jnp.isnan(y[8:])))
 
