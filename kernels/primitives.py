@@ -32,6 +32,10 @@ Rules (so every transformation composes, to any order):
   the kernel on its shard (the weight gradient sums the shards' partial sums with one
   ``psum``) and nothing is all-gathered.
 
+``dlref_conv`` has ``multiple_results=True`` (one output unless ``emit_pre``). The family
+exists twice, with the same names and rules (see the registration at the end): read a jaxpr by
+``eqn.primitive.name`` (or :func:`is_conv_primitive`), not by identity.
+
 This module imports ``dlref._checks`` and ``dlref.kernels.blocks`` only.
 """
 
@@ -483,11 +487,9 @@ def _conv_batch(fam, axis_data, vals, dims, *, geometry, impl, options, epilogue
     params = dict(geometry=geometry, impl=impl, options=options)
     x, w, *vecs = vals
     dx, dw, *dvecs = dims
-    if all(d is None for d in dims):
-        return fam.conv.bind(*vals, epilogue=epilogue, **params), [None] * (
-            2 if epilogue.emit_pre else 1
-        )
     n_out = 2 if epilogue.emit_pre else 1
+    if all(d is None for d in dims):
+        return fam.conv.bind(*vals, epilogue=epilogue, **params), [None] * n_out
     if epilogue.plain:
         return [_batch_bilinear(fam, fam.conv, x, w, dx, dw, size, params, PLAIN)], [0]
     bias, scale, shift, residual = _split(vecs, epilogue.has)
@@ -501,17 +503,9 @@ def _conv_batch(fam, axis_data, vals, dims, *, geometry, impl, options, epilogue
             else:
                 residual = jnp.moveaxis(residual, dres, 0)
             residual = residual.reshape(-1, *residual.shape[2:])
-        outs = conv(
-            xb.reshape(-1, *xb.shape[2:]),
-            w,
-            geometry,
-            impl=impl,
-            options=options,
-            bias=bias,
-            scale=scale,
-            shift=shift,
-            residual=residual,
-            epilogue=epilogue,
+        operands = [v for v in (bias, scale, shift, residual) if v is not None]
+        outs = fam.conv.bind(
+            xb.reshape(-1, *xb.shape[2:]), w, *operands, epilogue=epilogue, **params
         )
         return [o.reshape(size, -1, *o.shape[1:]) for o in outs], [0] * n_out
     # Otherwise: the batched bare convolution, then the epilogue in jnp.

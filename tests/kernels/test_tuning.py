@@ -16,13 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _oracle import lax_conv, lax_conv_epilogue, rel_err, vjp_both
+from _oracle import lax_conv, lax_conv_epilogue, vjp_both
 from jax.experimental import pallas as pl
 from jax.sharding import AbstractDevice, AbstractMesh, AxisType
 
 from dlref.kernels import bench, tuning
 from dlref.kernels.blocks import ConvBlocks, choose_blocks, conv_geometry, target_device
 from dlref.kernels.pallas_igemm import _call, pallas_conv, poison_outputs
+from dlref.testing import rel_err
 
 H100 = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
 MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=H100)
