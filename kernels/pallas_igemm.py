@@ -265,7 +265,7 @@ class PallasOptions:
 
     Attributes:
       backend: ``"gpu"`` (Triton), ``"tpu"`` (Mosaic) or ``"interpret"``.
-      interpret: ``False``, ``True`` or a ``pltpu.InterpretParams`` (the TPU interpreter).
+      interpret: ``False`` (compiled) or ``True`` (Pallas' generic interpreter).
       block: explicit :class:`ConvBlocks`, or ``None`` for the tuning table, else the heuristic.
       device_kind: the tuning table's device key (the target device's kind).
       poison: NaN-filled aliased output buffers (:func:`poison_outputs`).
@@ -293,8 +293,11 @@ def _options(interpret: Any, block: Any, op: str) -> PallasOptions:
         backend, interp = platform, False
     elif interpret is True:
         backend, interp = "interpret", True
-    else:  # pltpu.InterpretParams (the TPU interpreter): the TPU variant, interpreted.
-        backend, interp = "tpu", interpret
+    else:
+        # pltpu.InterpretParams: the TPU variant (its (8, 128) tiles and Mosaic parameters),
+        # run by the generic interpreter. The TPU interpreter itself simulates TPU memory with
+        # ordered callbacks, effects that a primitive's lowering cannot carry.
+        backend, interp = "tpu", True
     if block is not None and not isinstance(block, ConvBlocks):
         raise TypeError(f"{op}: block must be a ConvBlocks, got {type(block).__name__}")
     return PallasOptions(backend, interp, block, target.device_kind, _POISON.get())
@@ -1044,7 +1047,8 @@ def pallas_conv(
       block: a :class:`ConvBlocks`; ``None`` picks one with ``choose_blocks``.
       interpret: ``None`` compiles on a GPU (Triton) or TPU (Mosaic) and interprets on the
         CPU; ``True`` forces the generic interpreter; a ``pltpu.InterpretParams`` runs the
-        TPU variant in the TPU interpreter.
+        TPU variant (its (8, 128) tiling) in the generic interpreter (the TPU interpreter's
+        ordered callbacks cannot run inside the primitives' lowering).
 
     Returns:
       ``(N, *out, C_out)`` in ``out_dtype``.

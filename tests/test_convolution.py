@@ -199,9 +199,14 @@ def test_conv_matches_lax_values_and_vjp(impl, cfg):
         if strided_dilation(cfg["stride"], cfg["dilation"]):
             want = run_fast(lambda x, w: lax_conv(x, w, *lax_args), x, w)
             pairs = normalize_padding(
-                cfg["padding"], cfg["nd"], "oracle", sizes=cfg["sizes"], window=cfg["k"],
-                stride=cfg["stride"], dilation=cfg["dilation"],
-            )  # fmt: skip
+                cfg["padding"],
+                cfg["nd"],
+                "oracle",
+                sizes=cfg["sizes"],
+                window=cfg["k"],
+                stride=cfg["stride"],
+                dilation=cfg["dilation"],
+            )
             wx, ww = oracles.conv_vjp(
                 x, w, ct, cfg["stride"], pairs, cfg["dilation"], cfg["groups"]
             )

@@ -120,7 +120,7 @@ TPU_MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=TPU)
 )
 def test_tpu_variant_lowers_to_mosaic(dtype, ws, opts):
     # The (8, 128)-tiled TPU variant lowers to Mosaic custom calls from this CPU host (the
-    # Mosaic compiler itself runs on a TPU; its numerics are tested in the TPU interpreter).
+    # Mosaic compiler itself runs on a TPU; its numerics are tested in interpret mode).
     x = jax.ShapeDtypeStruct((2, 16, 16, 128), dtype)
     w = jax.ShapeDtypeStruct(ws, dtype)
 

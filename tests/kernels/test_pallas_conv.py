@@ -83,9 +83,16 @@ def test_fused_epilogue_and_its_gradient(key, activation):
 
     def f(*a):
         return pallas_conv(
-            a[0], a[1], bias=a[2], scale=a[3], shift=a[4], residual=a[5],
-            activation=activation, negative_slope=0.2, **opts,
-        )  # fmt: skip
+            a[0],
+            a[1],
+            bias=a[2],
+            scale=a[3],
+            shift=a[4],
+            residual=a[5],
+            activation=activation,
+            negative_slope=0.2,
+            **opts,
+        )
 
     def ref(*a):
         return lax_conv_epilogue(*a, activation=activation, slope=0.2, **opts)
@@ -114,7 +121,9 @@ def test_subgradient_at_zero(activation, want):
     np.testing.assert_array_equal(g, [9.0 * want])  # 9 output pixels, each contributing act'(0)
 
 
-def test_tpu_variant_in_tpu_interpreter(key):
+def test_tpu_variant_interpreted(key):
+    # interpret=pltpu.InterpretParams() runs the TPU variant (128-channel blocks, block_m a
+    # multiple of 8) in the generic interpreter.
     kx, kw, kc = jax.random.split(key, 3)
     x, w = jax.random.normal(kx, (1, 6, 6, 3)), jax.random.normal(kw, (3, 3, 3, 5))
 
@@ -124,7 +133,9 @@ def test_tpu_variant_in_tpu_interpreter(key):
     def ref(x, w):
         return lax_conv(x, w, stride=2, padding=1)
 
-    got, want, g_got, g_want = vjp_both(f, ref, (x, w), kc)
+    (eqn,) = [e for e in jax.make_jaxpr(f)(x, w).eqns if e.primitive.name == "dlref_conv"]
+    assert eqn.params["options"].backend == "tpu"
+    got, want, g_got, g_want = jax.jit(lambda x, w: vjp_both(f, ref, (x, w), kc))(x, w)
     assert rel_err(got, want) < 1e-5
     for a, b in zip(g_got, g_want, strict=True):
         assert rel_err(a, b) < 1e-5
