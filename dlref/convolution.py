@@ -447,10 +447,13 @@ def conv_transpose(
         \qquad out = (n - 1)\,s - p_{lo} - p_{hi} + d\,(k - 1) + output\_padding + 1
 
     where ``conv`` runs with the same ``stride``, ``padding``, ``dilation``, ``groups`` on an
-    input ``u`` of the output's size. Computed as a plain convolution: interleave ``s - 1`` zeros
-    between the input pixels (``lhs_dilation``), pad ``d(k-1) - p_lo`` below and
-    ``d(k-1) - p_hi + output_padding`` above (negative pads crop), and correlate with the kernel
-    flipped in space and with its in/out channels swapped within each group.
+    input ``u`` of the output's size. ``impl="xla"`` computes it as a plain convolution:
+    interleave ``s - 1`` zeros between the input pixels (``lhs_dilation``), pad
+    ``d(k-1) - p_lo`` below and ``d(k-1) - p_hi + output_padding`` above (negative pads crop),
+    and correlate with the kernel flipped in space and with its in/out channels swapped within
+    each group. The other impls run the input gradient of that ``conv`` (the primitive
+    ``dlref_conv_transpose``): the linear transpose of the reference's definition, im2col's
+    ``col2im(x·Wᵀ)``, or the Pallas input-gradient kernel.
 
     Matches PyTorch's ``ConvTranspose1d/2d/3d`` (padding, output_padding, dilation, groups and
     its size rule), and ``jax.vjp`` of ``lax.conv_general_dilated`` with respect to its input.
@@ -482,7 +485,7 @@ def conv_transpose(
       dilation: int or one int >= 1 per spatial dim.
       groups: number of channel groups; must divide ``C_in_t``.
       layout: as :func:`conv`.
-      impl: as :func:`conv`; ``"im2col"``/``"pallas"`` get the zero-interleaved padded input.
+      impl: as :func:`conv` (each impl's input-gradient rule, see above).
 
     Returns:
       ``(N, *out, C_out_t)`` (``(N, C_out_t, *out)`` for ``"NCHW"``), in the input dtype.

@@ -6,8 +6,13 @@ Method (every implementation alike, in the same process):
   output from bf16 inputs runs a slower conv, so that comparison would flatter the kernels);
 * compiled once (``jax.jit(f).lower(...).compile()``), then warmed up;
 * dispatch amortized: ``inner`` calls are queued before one ``block_until_ready``, with
-  ``inner`` calibrated so that a sample lasts about ``--sample-ms``; the median of
-  ``--samples`` samples divided by ``inner`` is the time per call;
+  ``inner`` calibrated so that a sample lasts about ``--sample-ms``; the median (or, with
+  ``--statistic min``, the minimum: the least disturbed sample on a busy machine) of
+  ``--samples`` samples divided by ``inner`` is the time per call, in wall time (or, with
+  ``--clock process``, the CPU time of the process: its work, which other jobs sharing the
+  machine do not inflate);
+* interleaved: the implementations of one layer are sampled in rotating round-robin order,
+  so a slowdown of a shared machine hits them alike and their ratios stay meaningful;
 * TFLOP/s from ``2·N·prod(out)·C_out·prod(k)·C_in/g`` (×3 for forward + backward);
 * the relative error ``max|y - y_ref| / max|y_ref|`` against ``lax.conv_general_dilated`` on
   float32 inputs at HIGHEST precision (over ``y, dx, dw`` for forward + backward);
@@ -209,25 +214,60 @@ def _rel_error(got, want) -> float:
     return num / den if den else float("inf")
 
 
-def _time_compiled(compiled, args, *, samples: int, sample_ms: float) -> float:
-    """Median seconds per call, dispatch amortized over ``inner`` queued calls."""
+def _calibrate(compiled, args, sample_ms: float) -> int:
+    """Warm up; the number of queued calls that makes a sample last about ``sample_ms``."""
     jax.block_until_ready(compiled(*args))  # warm-up
     t0 = time.perf_counter()
     jax.block_until_ready(compiled(*args))
     one = max(time.perf_counter() - t0, 1e-6)
-    inner = int(min(1000, max(1, sample_ms / 1e3 / one)))
-    times = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        # Only the last output is kept: the device runs the queued calls in order, so blocking
-        # on it waits for all of them, and earlier outputs are freed as they are replaced
-        # (keeping 1000 outputs of a 200 MB layer would not fit on the device).
-        out = None
-        for _ in range(inner):
-            out = compiled(*args)
-        jax.block_until_ready(out)
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+    return int(min(1000, max(1, sample_ms / 1e3 / one)))
+
+
+CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
+
+
+def _sample(compiled, args, inner: int, clock=time.perf_counter) -> float:
+    """Seconds per call over ``inner`` queued calls, blocked once (``clock``: wall time, or
+    the CPU time of this process, all its threads)."""
+    t0 = clock()
+    # Only the last output is kept: the device runs the queued calls in order, so blocking on
+    # it waits for all of them, and earlier outputs are freed as they are replaced (keeping
+    # 1000 outputs of a 200 MB layer would not fit on the device).
+    out = None
+    for _ in range(inner):
+        out = compiled(*args)
+    jax.block_until_ready(out)
+    return (clock() - t0) / inner
+
+
+def _time_compiled(compiled, args, *, samples: int, sample_ms: float) -> float:
+    """Median seconds per call, dispatch amortized over ``inner`` queued calls."""
+    inner = _calibrate(compiled, args, sample_ms)
+    return statistics.median(_sample(compiled, args, inner) for _ in range(samples))
+
+
+STATISTICS = {"median": statistics.median, "min": min}
+
+
+def _time_interleaved(
+    compiled: dict,
+    args,
+    *,
+    samples: int,
+    sample_ms: float,
+    statistic: str = "median",
+    clock: str = "wall",
+) -> dict:
+    """Seconds per call of each function (the ``statistic`` of its samples), the samples
+    taken in rotating round-robin order (a slowdown of a shared machine hits every
+    implementation alike, so their ratios stay meaningful)."""
+    inner = {k: _calibrate(c, args, sample_ms) for k, c in compiled.items()}
+    times: dict = {k: [] for k in compiled}
+    names = list(compiled)
+    for s in range(samples):
+        for k in names[s % len(names) :] + names[: s % len(names)]:
+            times[k].append(_sample(compiled[k], args, inner[k], CLOCKS[clock]))
+    return {k: STATISTICS[statistic](v) for k, v in times.items()}
 
 
 def _gpu_lowering_context():
@@ -261,6 +301,8 @@ def run_suite(
     batch: int | None = None,
     samples: int = 5,
     sample_ms: float = 100.0,
+    statistic: str = "median",
+    clock: str = "wall",
     dry_run: bool = False,
     progress: bool = True,
 ) -> dict:
@@ -296,6 +338,7 @@ def run_suite(
             ref_args = tuple(a.astype(jnp.float32) for a in args)
             with jax.default_matmul_precision("highest"):
                 want = jax.jit(_make_fn(_xla, layer, mode))(*ref_args)
+        compiled, outputs = {}, {}
         for impl in impls:
             bar.set_postfix_str(f"{layer.name} {dtype} {mode} {impl}")
             row = dict(
@@ -314,21 +357,34 @@ def run_suite(
                 if dry_run:
                     row.update(_dry_run_one(impl, fn, args))
                 else:
-                    compiled = jax.jit(fn).lower(*args).compile()
-                    got = compiled(*args)
-                    seconds = _time_compiled(compiled, args, samples=samples, sample_ms=sample_ms)
-                    mem = compiled.memory_analysis()
-                    flops = layer.flops() * (1 if mode == "fwd" else 3)
-                    row.update(
-                        time_ms=seconds * 1e3,
-                        tflops=flops / seconds / 1e12,
-                        rel_error=_rel_error(got, want),
-                        temp_bytes=None if mem is None else int(mem.temp_size_in_bytes),
-                    )
+                    compiled[impl] = jax.jit(fn).lower(*args).compile()
+                    outputs[impl] = compiled[impl](*args)
             except (NotImplementedError, RuntimeError) as e:
                 row["skipped"] = f"{type(e).__name__}: {e}"
             rows.append(row)
             bar.update()
+        if compiled:
+            seconds = _time_interleaved(
+                compiled,
+                args,
+                samples=samples,
+                sample_ms=sample_ms,
+                statistic=statistic,
+                clock=clock,
+            )
+            flops = layer.flops() * (1 if mode == "fwd" else 3)
+            for row in rows[-len(impls) :]:
+                impl = row["impl"]
+                if impl not in compiled:
+                    continue
+                mem = compiled[impl].memory_analysis()
+                row.update(
+                    time_ms=seconds[impl] * 1e3,
+                    tflops=flops / seconds[impl] / 1e12,
+                    rel_error=_rel_error(outputs[impl], want),
+                    temp_bytes=None if mem is None else int(mem.temp_size_in_bytes),
+                )
+            del compiled, outputs
     bar.close()
     for row in rows:  # ratio to XLA: time / time_xla (> 1 is slower than XLA)
         base = [
@@ -354,7 +410,10 @@ def run_suite(
         "method": {
             "samples": samples,
             "sample_ms": sample_ms,
+            "statistic": statistic,
+            "clock": clock,
             "dispatch": "amortized",
+            "order": "samples interleaved across implementations (rotating round-robin)",
             "reference": "lax.conv_general_dilated float32 HIGHEST",
         },
         "notes": notes,
@@ -389,9 +448,12 @@ def format_table(record: dict) -> str:
         )
     widths = [max(len(str(v)) for v in col) for col in zip(head, *body, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    method = record.get("method", {})
     lines = [
         f"{record['suite']} suite on {record['device']} ({record['platform']}), "
-        f"jax {record['jax_version']}, {record['date']}"
+        f"jax {record['jax_version']}, {record['date']}; time per call: the "
+        f"{method.get('statistic', 'median')} of {method.get('samples', '?')} samples, "
+        f"{method.get('clock', 'wall')} clock"
     ]
     lines += [fmt.format(*head), "  ".join("-" * w for w in widths)]
     lines += [fmt.format(*b) for b in body]
@@ -476,6 +538,19 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("--samples", type=_positive_int, default=5)
     p.add_argument("--sample-ms", type=_positive_float, default=100.0)
     p.add_argument(
+        "--statistic",
+        choices=sorted(STATISTICS),
+        default="median",
+        help="of the samples: median, or min (the least disturbed sample, on a busy machine)",
+    )
+    p.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time, or the CPU time of the process (its work, on a machine shared with "
+        "other jobs)",
+    )
+    p.add_argument(
         "--out",
         default=None,
         help=f"directory for the JSON and PNG (default ./{RESULTS_DIR}, which must exist)",
@@ -513,6 +588,8 @@ def cli_main(argv: list[str]) -> int:
         batch=args.batch,
         samples=args.samples,
         sample_ms=args.sample_ms,
+        statistic=args.statistic,
+        clock=args.clock,
         dry_run=args.dry_run,
         progress=not args.no_progress,
     )

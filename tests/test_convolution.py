@@ -863,8 +863,16 @@ def test_conv_transpose_bad_input(kwargs, match):
         conv_transpose(Y2, w, **kwargs)
 
 
-def test_output_padding_below_dilation_is_allowed():
-    # PyTorch's rule is "smaller than stride OR dilation": stride 1, dilation 2 allows 1
+@pytest.mark.parametrize("impl", IMPLS)
+def test_output_padding_below_dilation_is_allowed(impl, x64):
+    # PyTorch's rule is "smaller than stride OR dilation": stride 1, dilation 2 allows 1; the
+    # forward conv of that size has one more output than the input, whose adjoint the kernels
+    # take of the input padded with a zero (xla interleaves and pads instead)
+    y, w = normal(0, (1, 4, 5, 6)), normal(1, (3, 3, 2, 6))
+    kw = dict(dilation=2, output_padding=1, padding=1, groups=3)
+    got = conv_transpose(y, w, impl=impl, **kw)
+    assert got.shape == (1, 7, 8, 6)  # (4-1) - 2 + 2*(3-1) + 1 + 1 = 7, (5-1) - 2 + 4 + 2 = 8
+    assert_close(got, conv_transpose(y, w, impl="xla", **kw), 1e-12)
     assert conv_transpose(Y2, WT, dilation=2, output_padding=1).shape == (1, 9, 9, 2)
 
 

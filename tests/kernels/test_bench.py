@@ -64,6 +64,7 @@ def test_layer_flops():
         (["--batch", "two"], "expected a positive integer, got 'two'"),
         (["--samples", "0"], "expected a positive integer, got 0"),
         (["--sample-ms", "-1"], "expected a positive number, got -1.0"),
+        (["--statistic", "mean"], "invalid choice: 'mean'"),
     ],
 )
 def test_bad_arguments_are_one_line_errors_with_status_2(argv, match, capsys):
