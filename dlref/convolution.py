@@ -24,16 +24,27 @@ channel ``c_out`` sees (``C_out`` is laid out group-major, as ``feature_group_co
 in one place and the per-side padding in another, and without dilation (erratum 1, docs/errata.md).
 
 ``impl`` selects how it is computed; every implementation gets the same validated, channels-last
-arguments:
+arguments (one validation, :func:`dlref.kernels.blocks.conv_geometry`):
 
 * ``"reference"`` — the definition above: a Python loop over the kernel *taps* (never over
   pixels) adding ``strided slice of the padded input @ the tap's (C_in/G, C_out) matrix``
-  (one einsum per tap over the groups). Jit-able at real sizes.
-* ``"xla"`` — ``lax.conv_general_dilated`` (cuDNN on NVIDIA GPUs).
-* ``"im2col"``, ``"pallas"`` — ``dlref.kernels.im2col_conv`` / ``pallas_conv``, imported only
-  when asked for.
-* ``"auto"`` — ``pallas_conv``, falling back to ``"xla"`` when it raises
-  ``NotImplementedError`` for the shape or backend.
+  (one einsum per tap over the groups). Jit-able at real sizes. Its transposed convolution
+  and its gradients are the linear transposes of this definition (jax's autodiff of it).
+* ``"xla"`` — ``lax.conv_general_dilated`` (cuDNN on NVIDIA GPUs), with lax's own rules.
+* ``"im2col"``, ``"pallas"`` — ``dlref.kernels.im2col_conv`` / ``pallas_conv`` and their
+  explicit backward kernels (col2im; the Pallas input- and weight-gradient kernels). Pallas is
+  imported only when asked for.
+* ``"auto"`` — the fastest implementation known to be correct for the platform and the shape
+  (:func:`auto_impl`): measured by ``dlref bench``, never interpret-mode Pallas on a CPU, and
+  Pallas on a GPU or TPU only where the tuning table holds a measured entry that beat XLA.
+
+Every implementation but ``"xla"`` runs as the convolution primitives of
+:mod:`dlref.kernels.primitives` (``dlref_conv``, ``dlref_conv_transpose``,
+``dlref_conv_weight_grad``), whose JVP, transpose and batching rules make ``jit``, ``vmap``,
+``grad``, ``jvp``, ``linearize``, ``jacfwd``, ``jacrev`` and ``hessian`` work at every order with
+the implementation's own kernels; ``"xla"`` is ``lax.conv_general_dilated`` with lax's rules.
+A jaxpr shows ``dlref_conv`` with a ``geometry`` parameter (:class:`ConvGeometry`) wherever
+such a convolution runs, which :func:`dlref.summary` reads.
 
 Dtypes: bfloat16 and float16 inputs accumulate in float32 (``preferred_element_type``) and the
 result is cast back to the input dtype; float32 and float64 accumulate in their own precision.
@@ -51,13 +62,14 @@ from jax import lax
 from dlref._checks import (
     accumulation_dtype,
     as_tuple,
-    check_floating,
     check_int,
     normalize_padding,
 )
-from dlref.shapes import conv_output_size, conv_transpose_output_size
+from dlref.kernels import primitives
+from dlref.kernels.blocks import ConvGeometry, conv_geometry, target_device
+from dlref.shapes import conv_transpose_output_size
 
-__all__ = ["conv", "conv_transpose", "depthwise_separable_conv"]
+__all__ = ["auto_impl", "conv", "conv_transpose", "depthwise_separable_conv"]
 
 IMPLS = ("reference", "xla", "im2col", "pallas", "auto")
 
@@ -90,24 +102,21 @@ def _channels_first(layout: Any, nd: int, op: str) -> bool:
 
 
 def _to_channels_last(x, w, layout, op: str):
-    """Check dtypes and ranks; return channels-last ``x``, HWIO-ordered ``w`` and the rank."""
+    """Check ranks and dtypes; return channels-last ``x``, HWIO-ordered ``w`` and the rank.
+
+    The ranks are checked by :func:`conv_geometry` (the one validation of every impl) on the
+    arrays as given, before the layout moves their axes.
+    """
     x, w = jnp.asarray(x), jnp.asarray(w)
-    check_floating(x, "x", op)
-    check_floating(w, "w", op)
-    if w.ndim not in (3, 4, 5):
-        raise ValueError(
-            f"{op}: kernel w must have rank 3, 4 or 5 (1, 2 or 3 spatial dims plus two channel "
-            f"dims), got rank {w.ndim} with shape {w.shape}"
-        )
+    if w.ndim not in (3, 4, 5) or x.ndim != w.ndim:
+        conv_geometry(x, w, 1, 0, 1, 1, op)  # raises the rank error
     nd = w.ndim - 2
-    if x.ndim != w.ndim:
-        raise ValueError(
-            f"{op}: input x must have rank {nd + 2} (N, {nd} spatial dims, C) to match the kernel "
-            f"w of rank {w.ndim}, got x of rank {x.ndim} with shape {x.shape}"
-        )
     if _channels_first(layout, nd, op):
         x = jnp.moveaxis(x, 1, -1)
         w = jnp.transpose(w, (*range(2, nd + 2), 1, 0))
+    for v, name in ((x, "x"), (w, "w")):
+        if not jnp.issubdtype(v.dtype, jnp.floating):
+            raise TypeError(f"{op}: {name} must have a floating dtype, got {v.dtype}")
     dtype = jnp.result_type(x, w)
     return x.astype(dtype), w.astype(dtype), nd
 
@@ -118,34 +127,27 @@ def _check_impl(impl: Any, op: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the implementations (all take channels-last x, HWIO w, validated static arguments)
+# the implementations (all take channels-last x, HWIO w and the validated geometry)
 
 
-def _conv_reference(x, w, stride, padding, dilation, groups, lhs_dilation=None):
-    """The definition: a sum over kernel taps of strided slices times the tap's weights.
-
-    ``padding`` may be negative (it crops) and ``lhs_dilation`` interleaves ``s - 1`` zeros
-    between input pixels: :func:`conv_transpose` is this same sum on that input.
-    """
-    nd = w.ndim - 2
-    k, (cin_g, cout) = w.shape[:nd], w.shape[nd:]
-    ld = lhs_dilation or (1,) * nd
+def _conv_reference(x, w, geo: ConvGeometry, options=None):
+    """The definition: a sum over kernel taps of strided slices times the tap's weights."""
+    del options
+    k, groups, cin_g, cout = geo.kernel, geo.groups, geo.c_in // geo.groups, geo.c_out
     acc = accumulation_dtype(x.dtype)
-    # Pad (and interleave zeros for lhs_dilation) in one lax.pad; negative pads crop.
     xp = lax.pad(
-        x,
-        jnp.zeros((), x.dtype),
-        [(0, 0, 0), *((lo, hi, s - 1) for (lo, hi), s in zip(padding, ld)), (0, 0, 0)],
+        x, jnp.zeros((), x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in geo.padding), (0, 0, 0)]
     )
-    out = conv_output_size(xp.shape[1:-1], k, stride, 0, dilation)
     xg = xp.reshape(*xp.shape[:-1], groups, cin_g)  # input channels, group-major
     wg = w.reshape(*k, cin_g, groups, cout // groups)  # output channels, group-major
-    y = jnp.zeros((x.shape[0], *out, groups, cout // groups), acc)
+    y = jnp.zeros((x.shape[0], *geo.out_sizes, groups, cout // groups), acc)
     for tap in itertools.product(*(range(ki) for ki in k)):
-        start = tuple(t * d for t, d in zip(tap, dilation))
-        limit = tuple(b + (o - 1) * s + 1 for b, o, s in zip(start, out, stride))
+        start = tuple(t * d for t, d in zip(tap, geo.dilation, strict=True))
+        limit = tuple(
+            b + (o - 1) * s + 1 for b, o, s in zip(start, geo.out_sizes, geo.stride, strict=True)
+        )
         patch = lax.slice(
-            xg, (0, *start, 0, 0), (xg.shape[0], *limit, groups, cin_g), (1, *stride, 1, 1)
+            xg, (0, *start, 0, 0), (xg.shape[0], *limit, groups, cin_g), (1, *geo.stride, 1, 1)
         )  # (N, *out, G, C_in/G): the input pixel each output pixel sees through this tap
         y = y + jnp.einsum(
             "...gi,igo->...go",
@@ -155,6 +157,11 @@ def _conv_reference(x, w, stride, padding, dilation, groups, lhs_dilation=None):
             precision=lax.Precision.HIGHEST,
         )
     return y.reshape(*y.shape[:-2], cout).astype(x.dtype)
+
+
+# The reference's transposed convolution and weight gradient are jax's linear transposes of the
+# definition (primitives.ConvImpl with no explicit backward rules).
+primitives.register_impl(primitives.ConvImpl("reference", forward=_conv_reference))
 
 
 def _conv_xla(x, w, stride, padding, dilation, groups, lhs_dilation=None):
@@ -182,49 +189,148 @@ def _conv_xla(x, w, stride, padding, dilation, groups, lhs_dilation=None):
     return y.astype(x.dtype)
 
 
-def _conv_kernels(impl, x, w, stride, padding, dilation, groups):
-    """``dlref.kernels`` (imported here, on demand); ``auto`` falls back to XLA."""
-    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    if impl == "im2col":
-        from dlref.kernels import im2col_conv
+# --------------------------------------------------------------------------------------------
+# impl="auto"
 
-        return im2col_conv(x, w, **kwargs)
-    from dlref.kernels import pallas_conv
-
-    if impl == "pallas":
-        return pallas_conv(x, w, **kwargs)
-    try:  # "auto"
-        return pallas_conv(x, w, **kwargs)
-    except NotImplementedError:
-        return _conv_xla(x, w, stride, padding, dilation, groups)
+# The CPU rule, from `dlref bench` on its CPU suite (bench/results/cpu_cpu.json, forward and
+# forward + backward): XLA's CPU convolution is slow on depthwise (grouped) convolutions, which
+# the per-tap definition computes as elementwise multiply-adds; a 1x1, stride-1, unpadded
+# convolution is one matmul, which im2col runs as a plain jnp.dot. Everything else: XLA.
 
 
-def _dispatch(impl, x, w, stride, padding, dilation, groups, lhs_dilation=None):
-    if impl == "reference":
-        return _conv_reference(x, w, stride, padding, dilation, groups, lhs_dilation)
-    # XLA's CPU compiler (jaxlib 0.11.2) can abort the process (a failed CHECK in its algebraic
-    # simplifier, "Window dimensions do not match RHS shape") on a convolution that has both
-    # lhs_dilation > 1 and rhs_dilation > 1 in one dimension; such a transposed conv is given
-    # to XLA as a plain conv of the zero-interleaved input instead (tests/test_conv.py pins it).
-    both = lhs_dilation is not None and any(
-        s > 1 and d > 1 for s, d in zip(lhs_dilation, dilation, strict=True)
+def auto_impl(geometry: ConvGeometry, dtype: Any, *, platform: str | None = None) -> str:
+    """The implementation ``impl="auto"`` runs for a convolution: the fastest known correct.
+
+    * CPU: ``"reference"`` for depthwise convolutions (``C_in/groups = 1``, ``groups > 1``),
+      ``"im2col"`` (one matmul) for 1×1, stride-1, unpadded convolutions, ``"xla"``
+      otherwise: the winners of ``dlref bench``'s CPU suite, forward and forward + backward.
+      Pallas is never picked on a CPU (it would run in interpret mode).
+    * GPU and TPU: ``"pallas"`` where the tuning table (``dlref.kernels.tuning``) holds a
+      ``measured`` entry for the device kind, shape signature and dtype whose Pallas time beat
+      XLA's (``time_ms < xla_time_ms``), ``"xla"`` otherwise.
+
+    Matches what ``dlref bench`` reports in its ``auto`` rows.
+
+    Args:
+      geometry: the convolution's :class:`ConvGeometry`.
+      dtype: the input dtype.
+      platform: ``"cpu"``, ``"gpu"`` or ``"tpu"``; ``None`` means the target device's.
+
+    Returns:
+      One of ``"reference"``, ``"im2col"``, ``"pallas"``, ``"xla"``.
+
+    Example:
+      >>> from dlref.kernels import conv_geometry
+      >>> geo = conv_geometry(jnp.ones((1, 8, 8, 4)), jnp.ones((3, 3, 1, 4)), 1, 1, 1, 4, "doc")
+      >>> auto_impl(geo, jnp.float32, platform="cpu")
+      'reference'
+    """
+    target = target_device()
+    platform = target.platform if platform is None else platform
+    if platform in ("gpu", "tpu"):
+        from dlref.kernels import tuning
+
+        entry = tuning.default_table().entry(
+            target.device_kind, tuning.conv_signature(geometry), dtype
+        )
+        return "pallas" if entry is not None and entry.beats_xla else "xla"
+    if geometry.groups > 1 and geometry.c_in == geometry.groups:
+        return "reference"
+    one_by_one = (
+        all(k == 1 for k in geometry.kernel)
+        and all(s == 1 for s in geometry.stride)
+        and all(p == (0, 0) for p in geometry.padding)
+        and geometry.groups == 1
     )
-    if impl == "xla" and not both:
-        return _conv_xla(x, w, stride, padding, dilation, groups, lhs_dilation)
-    if lhs_dilation is not None:  # the kernels take a plain conv: materialise the input
+    return "im2col" if one_by_one else "xla"
+
+
+def _kernels(impl: str) -> None:
+    """Import (once) the module that registers an implementation of the primitives."""
+    if impl == "im2col":
+        import dlref.kernels.im2col  # noqa: F401
+    elif impl == "pallas":
+        import dlref.kernels.pallas_igemm  # noqa: F401
+
+
+def _conv(impl: str, x, w, geo: ConvGeometry):
+    if impl == "auto":
+        impl = auto_impl(geo, x.dtype)
+    if impl == "xla":
+        return _conv_xla(x, w, geo.stride, geo.padding, geo.dilation, geo.groups)
+    _kernels(impl)
+    if impl == "pallas":
+        from dlref.kernels.pallas_igemm import pallas_conv
+
+        return pallas_conv(
+            x, w, stride=geo.stride, padding=geo.padding, dilation=geo.dilation, groups=geo.groups
+        )
+    return primitives.conv(x, w, geo, impl=impl)[0]
+
+
+def _conv_transpose(impl: str, x, w, geo: ConvGeometry, output_padding):
+    """The adjoint of the forward conv ``geo`` applied to ``x`` (zero-padded on the high side
+    where ``output_padding >= stride`` makes the forward output longer than ``x``)."""
+    if impl == "auto":
+        impl = auto_impl(geo, x.dtype)
+    if impl == "xla":
+        return _conv_transpose_xla(x, w, geo, output_padding)
+    extra = [o - n for o, n in zip(geo.out_sizes, x.shape[1:-1], strict=True)]
+    if any(extra):
+        x = jnp.pad(x, [(0, 0), *((0, e) for e in extra), (0, 0)])
+    _kernels(impl)
+    if impl == "pallas":
+        from dlref.kernels.pallas_igemm import pallas_conv_input_grad
+
+        return pallas_conv_input_grad(
+            x,
+            w,
+            geo.x_shape(x.shape[0]),
+            stride=geo.stride,
+            padding=geo.padding,
+            dilation=geo.dilation,
+            groups=geo.groups,
+        )
+    return primitives.conv_transpose(x, w, geo, impl=impl)
+
+
+def _transpose_kernel(w, groups):
+    """The kernel of the equivalent forward conv: taps flipped, in/out swapped per group.
+
+    ``w: (*k, C_out_t/G, C_in_t)`` -> ``(*k, C_in_t/G, C_out_t)`` with, for group ``g``,
+    ``w'[t, i, g·C_out_t/G + o] = w[k - 1 - t, o, g·C_in_t/G + i]``.
+    """
+    nd = w.ndim - 2
+    k, (cout_g, cin) = w.shape[:nd], w.shape[nd:]
+    wg = w.reshape(*k, cout_g, groups, cin // groups)
+    wg = jnp.swapaxes(wg, nd, nd + 2)  # (*k, C_in_t/G, G, C_out_t/G)
+    wt = wg.reshape(*k, cin // groups, groups * cout_g)
+    return jnp.flip(wt, axis=tuple(range(nd)))
+
+
+def _conv_transpose_xla(x, w, geo: ConvGeometry, output_padding):
+    """``lax.conv_general_dilated`` with ``lhs_dilation = stride`` and the flipped kernel.
+
+    XLA's CPU compiler (jaxlib 0.11.2) can abort the process (a failed CHECK in its algebraic
+    simplifier, "Window dimensions do not match RHS shape") on a convolution that has both
+    lhs_dilation > 1 and rhs_dilation > 1 in one dimension; such a transposed conv is given to
+    XLA as a plain conv of the zero-interleaved input instead (tests/test_convolution.py pins
+    it)."""
+    nd = geo.nd
+    pads = tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi + a)
+        for k, d, a, (lo, hi) in zip(geo.kernel, geo.dilation, output_padding, geo.padding)
+    )
+    wt = _transpose_kernel(w, geo.groups)  # (*k, C_in_t/G, C_out_t)
+    stride = geo.stride
+    if any(s > 1 and d > 1 for s, d in zip(stride, geo.dilation, strict=True)):
         x = lax.pad(
             x,
             jnp.zeros((), x.dtype),
-            [
-                (0, 0, 0),
-                *((lo, hi, s - 1) for (lo, hi), s in zip(padding, lhs_dilation)),
-                (0, 0, 0),
-            ],
+            [(0, 0, 0), *((lo, hi, s - 1) for (lo, hi), s in zip(pads, stride)), (0, 0, 0)],
         )
-        padding = ((0, 0),) * (w.ndim - 2)
-    if impl == "xla":
-        return _conv_xla(x, w, stride, padding, dilation, groups)
-    return _conv_kernels(impl, x, w, stride, padding, dilation, groups)
+        return _conv_xla(x, wt, (1,) * nd, ((0, 0),) * nd, geo.dilation, geo.groups)
+    return _conv_xla(x, wt, (1,) * nd, pads, geo.dilation, geo.groups, lhs_dilation=stride)
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,32 +409,8 @@ def conv(
     op = "conv"
     _check_impl(impl, op)
     x, w, nd = _to_channels_last(x, w, layout, op)
-    groups = check_int(groups, "groups", op, minimum=1)
-    c_in, cin_g, c_out = x.shape[-1], w.shape[-2], w.shape[-1]
-    if c_in % groups:
-        raise ValueError(f"{op}: input channels C_in={c_in} must be divisible by groups={groups}")
-    if cin_g * groups != c_in:
-        raise ValueError(
-            f"{op}: the kernel's input channels w.shape[-2]={cin_g} must equal "
-            f"C_in/groups={c_in}/{groups}={c_in // groups} (input/kernel channel mismatch)"
-        )
-    if c_out % groups:
-        raise ValueError(
-            f"{op}: output channels C_out={c_out} must be divisible by groups={groups}"
-        )
-    stride = as_tuple(stride, nd, "stride", op, minimum=1)
-    dilation = as_tuple(dilation, nd, "dilation", op, minimum=1)
-    k, sizes = w.shape[:nd], x.shape[1:-1]
-    padding = normalize_padding(
-        padding, nd, op, sizes=sizes, window=k, stride=stride, dilation=dilation
-    )
-    for i, (n, ki, d, (lo, hi)) in enumerate(zip(sizes, k, dilation, padding)):
-        if d * (ki - 1) + 1 > n + lo + hi:
-            raise ValueError(
-                f"{op}: the dilated kernel d*(k-1)+1={d * (ki - 1) + 1} is larger than the "
-                f"padded input n+lo+hi={n}+{lo}+{hi}={n + lo + hi} along spatial dim {i}"
-            )
-    y = _dispatch(impl, x, w, stride, padding, dilation, groups)
+    geo = conv_geometry(x, w, stride, padding, dilation, groups, op)
+    y = _conv(impl, x, w, geo)
     return jnp.moveaxis(y, -1, 1) if _channels_first(layout, nd, op) else y
 
 
@@ -365,10 +447,13 @@ def conv_transpose(
         \qquad out = (n - 1)\,s - p_{lo} - p_{hi} + d\,(k - 1) + output\_padding + 1
 
     where ``conv`` runs with the same ``stride``, ``padding``, ``dilation``, ``groups`` on an
-    input ``u`` of the output's size. Computed as a plain convolution: interleave ``s - 1`` zeros
-    between the input pixels (``lhs_dilation``), pad ``d(k-1) - p_lo`` below and
-    ``d(k-1) - p_hi + output_padding`` above (negative pads crop), and correlate with the kernel
-    flipped in space and with its in/out channels swapped within each group.
+    input ``u`` of the output's size. ``impl="xla"`` computes it as a plain convolution:
+    interleave ``s - 1`` zeros between the input pixels (``lhs_dilation``), pad
+    ``d(k-1) - p_lo`` below and ``d(k-1) - p_hi + output_padding`` above (negative pads crop),
+    and correlate with the kernel flipped in space and with its in/out channels swapped within
+    each group. The other impls run the input gradient of that ``conv`` (the primitive
+    ``dlref_conv_transpose``): the linear transpose of the reference's definition, im2col's
+    ``col2im(x·Wᵀ)``, or the Pallas input-gradient kernel.
 
     Matches PyTorch's ``ConvTranspose1d/2d/3d`` (padding, output_padding, dilation, groups and
     its size rule), and ``jax.vjp`` of ``lax.conv_general_dilated`` with respect to its input.
@@ -400,7 +485,7 @@ def conv_transpose(
       dilation: int or one int >= 1 per spatial dim.
       groups: number of channel groups; must divide ``C_in_t``.
       layout: as :func:`conv`.
-      impl: as :func:`conv`; ``"im2col"``/``"pallas"`` get the zero-interleaved padded input.
+      impl: as :func:`conv` (each impl's input-gradient rule, see above).
 
     Returns:
       ``(N, *out, C_out_t)`` (``(N, C_out_t, *out)`` for ``"NCHW"``), in the input dtype.
@@ -447,6 +532,7 @@ def conv_transpose(
                 f"{op}: output_padding={output_padding} must be smaller than either the stride "
                 f"{stride} or the dilation {dilation} in each dim (PyTorch's rule)"
             )
+    out = []
     for i, (n, ki, s, a, d, (lo, hi)) in enumerate(
         zip(sizes, k, stride, output_padding, dilation, padding)
     ):
@@ -456,12 +542,11 @@ def conv_transpose(
                 f"{op}: padding {(lo, hi)} leaves no output along spatial dim {i} "
                 f"((n-1)*s + d*(k-1) + output_padding + 1 - lo - hi = {size})"
             )
-    pads = tuple(
-        (d * (ki - 1) - lo, d * (ki - 1) - hi + a)
-        for ki, d, a, (lo, hi) in zip(k, dilation, output_padding, padding)
-    )
-    wt = _transpose_kernel(w, groups)  # (*k, C_in_t/G, C_out_t)
-    y = _dispatch(impl, x, wt, (1,) * nd, pads, dilation, groups, lhs_dilation=stride)
+        out.append(size)
+    # The forward conv this is the adjoint of: input (N, *out, C_out_t), the same kernel.
+    u = jax.ShapeDtypeStruct((x.shape[0], *out, w.shape[-2] * groups), x.dtype)
+    geo = conv_geometry(u, w, stride, padding, dilation, groups, op)
+    y = _conv_transpose(impl, x, w, geo, output_padding)
     return jnp.moveaxis(y, -1, 1) if _channels_first(layout, nd, op) else y
 
 

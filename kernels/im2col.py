@@ -1,102 +1,41 @@
 """Convolution as one matrix multiply per group: im2col forward, col2im backward.
 
 The patches of every output pixel are gathered with strided slices (one slice per kernel tap)
-into a matrix of shape ``(N·H_out·W_out, K_h·K_w·C_in/g)``; the convolution is then a matmul
-with the ``(K_h·K_w·C_in/g, C_out/g)`` reshaped kernel, once per group (a batched einsum over
-the groups). The backward pass is written out by hand behind a ``custom_vjp``: the weight
-gradient is the transposed matmul ``patchesᵀ · dy``, the input gradient is *col2im*, the adjoint
-of the gather (each tap's patch gradient is scattered back with the transposed strided slice,
-``lax.pad`` with interior padding ``s - 1``, and the taps are summed).
+into a matrix of shape ``(N·H_out·W_out, K_h·K_w·C_in/g)`` (:func:`im2col`); the convolution is
+then a matmul with the ``(K_h·K_w·C_in/g, C_out/g)`` reshaped kernel, once per group (a batched
+einsum over the groups). The backward rules are written out by hand: the weight gradient is the
+transposed matmul ``patchesᵀ · dy`` (:func:`im2col_weight_grad`), the input gradient is
+``dy · Wᵀ`` followed by :func:`col2im`, the adjoint of the gather (each tap's patch gradient is
+scattered back with the transposed strided slice, ``lax.pad`` with interior padding ``s - 1``,
+and the taps are summed; :func:`im2col_input_grad`).
 
-This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.convolution``).
+They are wired as the ``"im2col"`` implementation of the convolution primitives
+(:mod:`dlref.kernels.primitives`), so every transformation, at every order, runs these three
+rules: a second derivative is again a forward, an input-gradient or a weight-gradient matmul.
+
+This module uses ``dlref._checks`` and ``dlref.kernels.blocks``/``primitives`` only (never
+``dlref.convolution``).
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from dlref import _checks
-from dlref.shapes import conv_output_size
+from dlref.kernels import primitives
+from dlref.kernels.blocks import (
+    ConvGeometry,
+    conv_geometry,
+    input_grad_geometry,
+    weight_grad_geometry,
+)
 
-__all__ = ["im2col_conv"]
-
-
-class ConvGeometry(NamedTuple):
-    """Static facts of one convolution (hashable, so it can be a ``custom_vjp`` static arg)."""
-
-    in_sizes: tuple[int, ...]
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[tuple[int, int], ...]
-    dilation: tuple[int, ...]
-    out_sizes: tuple[int, ...]
-    groups: int
-    c_in: int
-    c_out: int
-
-    @property
-    def nd(self) -> int:
-        return len(self.kernel)
-
-    @property
-    def taps(self) -> int:
-        return math.prod(self.kernel)
-
-
-def conv_geometry(
-    x: Any, w: Any, stride: Any, padding: Any, dilation: Any, groups: Any, op: str
-) -> ConvGeometry:
-    """Validate the static arguments of a channels-last convolution and return its geometry.
-
-    Shared by :func:`im2col_conv` and ``pallas_conv``. ``x`` is ``(N, *spatial, C_in)``, ``w``
-    is ``(*kernel, C_in // groups, C_out)``.
-
-    Raises:
-      ValueError: ranks that do not match or are not 3, 4 or 5; channels not divisible by
-        ``groups``; bad stride, dilation or padding; a kernel larger than the padded input.
-      TypeError: non-floating inputs.
-    """
-    _checks.check_rank(w, (3, 4, 5), "w", op)
-    nd = jnp.ndim(w) - 2
-    _checks.check_rank(x, nd + 2, "x", op)
-    _checks.check_floating(x, "x", op)
-    _checks.check_floating(w, "w", op)
-    groups = _checks.check_int(groups, "groups", op, minimum=1)
-    c_in, c_out = x.shape[-1], w.shape[-1]
-    if c_in % groups:
-        raise ValueError(f"{op}: input channels C={c_in} must be divisible by groups={groups}")
-    if c_out % groups:
-        raise ValueError(f"{op}: output channels O={c_out} must be divisible by groups={groups}")
-    if w.shape[-2] * groups != c_in:
-        raise ValueError(
-            f"{op}: w.shape[-2]={w.shape[-2]} must equal C_in/groups={c_in}/{groups}"
-            f"={c_in // groups}"
-        )
-    kernel = tuple(w.shape[:-2])
-    stride = _checks.as_tuple(stride, nd, "stride", op, minimum=1)
-    dilation = _checks.as_tuple(dilation, nd, "dilation", op, minimum=1)
-    sizes = tuple(x.shape[1:-1])
-    pads = _checks.normalize_padding(
-        padding, nd, op, sizes=sizes, window=kernel, stride=stride, dilation=dilation
-    )
-    for n, k, p, d in zip(sizes, kernel, pads, dilation, strict=True):
-        if n + p[0] + p[1] < d * (k - 1) + 1:
-            raise ValueError(
-                f"{op}: the dilated kernel d*(k-1)+1={d * (k - 1) + 1} is larger than the "
-                f"padded input {n}+{p[0]}+{p[1]}={n + p[0] + p[1]}"
-            )
-    out = tuple(
-        conv_output_size(n, k, s, p, d)
-        for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation, strict=True)
-    )
-    return ConvGeometry(sizes, kernel, stride, pads, dilation, out, groups, c_in, c_out)
+__all__ = ["col2im", "im2col", "im2col_conv", "im2col_input_grad", "im2col_weight_grad"]
 
 
 def _pad_input(x: jax.Array, geo: ConvGeometry) -> jax.Array:
@@ -189,38 +128,58 @@ def _col2im(dp: jax.Array, geo: ConvGeometry, n: int, dtype) -> jax.Array:
     return dx.astype(dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _im2col(x: jax.Array, w: jax.Array, geo: ConvGeometry) -> jax.Array:
+def _forward_impl(x, w, geo: ConvGeometry, options=None):
+    del options
     return _forward(x, w, geo)
 
 
-def _im2col_fwd(x, w, geo):
-    return _forward(x, w, geo), (x, w)
-
-
-def _im2col_bwd(geo, res, g):
-    x, w = res
-    n = x.shape[0]
-    acc = _checks.accumulation_dtype(jnp.result_type(x, w))
-    gm = g.reshape(n * math.prod(geo.out_sizes), geo.groups, geo.c_out // geo.groups)
-    # Weight gradient: patches^T @ dy, one matmul per group.
-    if geo.groups == 1:
-        dwm = jnp.dot(_patches(x, geo)[0].T, gm[:, 0], preferred_element_type=acc)[None]
-    else:
-        dwm = jnp.einsum("gmk,mgo->gko", _patches(x, geo), gm, preferred_element_type=acc)
-    dw = dwm.reshape(geo.groups, geo.taps, geo.c_in // geo.groups, geo.c_out // geo.groups)
-    dw = dw.transpose(1, 2, 0, 3).reshape(w.shape).astype(w.dtype)
-    # Input gradient: dy @ W^T gives the patch gradients; col2im scatters them back.
+def _input_grad_impl(dy, w, geo: ConvGeometry, options=None):
+    """``dx = col2im(dy · Wᵀ)``, one matmul per group, then the scatter."""
+    del options
+    n = dy.shape[0]
+    acc = _checks.accumulation_dtype(jnp.result_type(dy, w))
+    g = geo.groups
+    gm = dy.reshape(n * math.prod(geo.out_sizes), g, geo.c_out // g)
     wm = _weight_matrix(w, geo)
-    if geo.groups == 1:
+    if g == 1:
         dp = jnp.dot(gm[:, 0], wm[0].T, preferred_element_type=acc)[None]
     else:
         dp = jnp.einsum("mgo,gko->gmk", gm, wm, preferred_element_type=acc)
-    dx = _col2im(dp, geo, n, x.dtype)
-    return dx, dw
+    return _col2im(dp, geo, n, dy.dtype)
 
 
-_im2col.defvjp(_im2col_fwd, _im2col_bwd)
+def _weight_grad_impl(x, dy, geo: ConvGeometry, options=None):
+    """``dw = Pᵀ · dy``, one matmul per group."""
+    del options
+    n = x.shape[0]
+    acc = _checks.accumulation_dtype(jnp.result_type(x, dy))
+    g = geo.groups
+    gm = dy.reshape(n * math.prod(geo.out_sizes), g, geo.c_out // g)
+    if g == 1:
+        dwm = jnp.dot(_patches(x, geo)[0].T, gm[:, 0], preferred_element_type=acc)[None]
+    else:
+        dwm = jnp.einsum("gmk,mgo->gko", _patches(x, geo), gm, preferred_element_type=acc)
+    dw = dwm.reshape(g, geo.taps, geo.c_in // g, geo.c_out // g)
+    return dw.transpose(1, 2, 0, 3).reshape(geo.w_shape()).astype(x.dtype)
+
+
+primitives.register_impl(
+    primitives.ConvImpl(
+        "im2col",
+        forward=_forward_impl,
+        input_grad=_input_grad_impl,
+        weight_grad=_weight_grad_impl,
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions.
+
+
+def _same_dtype(a, b):
+    dtype = jnp.result_type(a, b)
+    return jnp.asarray(a, dtype), jnp.asarray(b, dtype)
 
 
 def im2col_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
@@ -233,7 +192,9 @@ def im2col_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
     where ``o`` runs over output positions, ``t`` over kernel taps and ``g`` over groups. The
     patch matrix has ``N·prod(out)`` rows and ``prod(k)·C_in/groups`` columns, ``prod(k)``
     times the input's size for stride 1: the memory cost that Pallas' implicit GEMM avoids.
-    The backward pass is explicit (``custom_vjp``): ``dw = Pᵀ dy`` and ``dx = col2im(dy Wᵀ)``.
+    Differentiable at every order under every transformation (a ``dlref_conv`` primitive):
+    reverse mode runs ``dw = Pᵀ dy`` and ``dx = col2im(dy Wᵀ)``, forward mode the same
+    matmul on the tangents.
 
     Matches ``lax.conv_general_dilated`` with ``dimension_numbers=("NHWC", "HWIO", "NHWC")``
     (and PyTorch's ``F.conv2d`` on transposed layouts), values and gradients.
@@ -251,7 +212,7 @@ def im2col_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
 
     Raises:
       ValueError: bad ranks, groups, stride, dilation or padding.
-      TypeError: non-floating inputs.
+      TypeError: non-floating inputs; non-int arguments.
 
     Example:
       >>> x = jnp.arange(1.0, 5.0).reshape(1, 4, 1)      # [1, 2, 3, 4]
@@ -264,4 +225,172 @@ def im2col_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
       Document Processing", 2006, https://inria.hal.science/inria-00112631.
     """
     geo = conv_geometry(x, w, stride, padding, dilation, groups, "im2col_conv")
-    return _im2col(x, w, geo)
+    x, w = _same_dtype(x, w)
+    return primitives.conv(x, w, geo, impl="im2col")[0]
+
+
+def im2col_input_grad(dy, w, input_shape, *, stride=1, padding=0, dilation=1, groups=1):
+    r"""The input gradient of :func:`im2col_conv`: ``dy · Wᵀ``, then :func:`col2im`.
+
+    .. math::
+        dP[(n, o), (t, c)] = \sum_j dy[(n, o), j]\, w[t, c, j], \qquad
+        dx = \mathrm{col2im}(dP)
+
+    A transposed convolution. Differentiable at every order (a ``dlref_conv_transpose``
+    primitive whose transposes are :func:`im2col_conv` and :func:`im2col_weight_grad`).
+
+    Matches ``jax.vjp`` of ``lax.conv_general_dilated`` with respect to its input.
+
+    Args:
+      dy: the output cotangent ``(N, *out, C_out)``.
+      w: the kernel ``(*kernel, C_in // groups, C_out)``.
+      input_shape: the forward input's shape ``(N, *spatial, C_in)``.
+      stride: as :func:`im2col_conv`.
+      padding: as :func:`im2col_conv`.
+      dilation: as :func:`im2col_conv`.
+      groups: as :func:`im2col_conv`.
+
+    Returns:
+      ``dx`` of shape ``input_shape`` in ``dy``'s dtype.
+
+    Raises:
+      ValueError: bad arguments (as :func:`im2col_conv`), or ``dy`` not of the output shape.
+      TypeError: non-floating inputs; non-int arguments.
+
+    Example:
+      >>> im2col_input_grad(jnp.ones((1, 3, 1)), jnp.ones((2, 1, 1)), (1, 4, 1))[0, :, 0]
+      Array([1., 2., 2., 1.], dtype=float32)
+    """
+    op = "im2col_input_grad"
+    geo = input_grad_geometry(dy, w, input_shape, stride, padding, dilation, groups, op)
+    dy, w = _same_dtype(dy, w)
+    return primitives.conv_transpose(dy, w, geo, impl="im2col")
+
+
+def im2col_weight_grad(x, dy, kernel_size, *, stride=1, padding=0, dilation=1, groups=1):
+    r"""The weight gradient of :func:`im2col_conv`: ``Pᵀ · dy``, one matmul per group.
+
+    .. math:: dw[t, c, g\,O_g + j] = \sum_{n, o} P[(n, o), (t, c)]\; dy[(n, o), g\,O_g + j]
+
+    Differentiable at every order (a ``dlref_conv_weight_grad`` primitive whose transposes are
+    :func:`im2col_conv` and :func:`im2col_input_grad`).
+
+    Matches ``jax.vjp`` of ``lax.conv_general_dilated`` with respect to its kernel.
+
+    Args:
+      x: the forward input ``(N, *spatial, C_in)``.
+      dy: the output cotangent ``(N, *out, C_out)``.
+      kernel_size: the kernel's spatial size, an int or one per spatial dimension.
+      stride: as :func:`im2col_conv`.
+      padding: as :func:`im2col_conv`.
+      dilation: as :func:`im2col_conv`.
+      groups: as :func:`im2col_conv`.
+
+    Returns:
+      ``dw`` of shape ``(*kernel_size, C_in // groups, C_out)`` in ``x``'s dtype.
+
+    Raises:
+      ValueError: bad arguments (as :func:`im2col_conv`), or ``dy`` not of the output shape.
+      TypeError: non-floating inputs; non-int arguments.
+
+    Example:
+      >>> x = jnp.arange(1.0, 5.0).reshape(1, 4, 1)
+      >>> im2col_weight_grad(x, jnp.ones((1, 3, 1)), 2)[:, 0, 0]    # 1+2+3, 2+3+4
+      Array([6., 9.], dtype=float32)
+    """
+    op = "im2col_weight_grad"
+    geo = weight_grad_geometry(x, dy, kernel_size, stride, padding, dilation, groups, op)
+    x, dy = _same_dtype(x, dy)
+    return primitives.weight_grad(x, dy, geo, impl="im2col")
+
+
+def im2col(x, kernel_size, *, stride=1, padding=0, dilation=1, groups=1):
+    r"""The patch matrix of a convolution, per group: ``(G, N·prod(out), prod(k)·C_in/G)``.
+
+    .. math:: P_g[(n, o),\, (t, c)] = x_{pad}[n,\ o \cdot s + t \cdot d,\ g\,C_g + c]
+
+    Rows run over the batch and the output pixels (row-major), columns over the kernel taps
+    (row-major) and then the group's channels. Linear; :func:`col2im` is its adjoint.
+
+    Matches ``lax.conv_general_dilated_patches`` up to the order of the columns (lax puts the
+    channels first) and the split into groups.
+
+    Args:
+      x: input ``(N, *spatial, C_in)``.
+      kernel_size: the kernel's spatial size, an int or one per spatial dimension.
+      stride: as :func:`im2col_conv`.
+      padding: as :func:`im2col_conv`.
+      dilation: as :func:`im2col_conv`.
+      groups: as :func:`im2col_conv`.
+
+    Returns:
+      The patches ``(groups, N·prod(out), prod(kernel)·C_in/groups)`` in ``x``'s dtype.
+
+    Raises:
+      ValueError: bad arguments (as :func:`im2col_conv`).
+      TypeError: non-floating input; non-int arguments.
+
+    Example:
+      >>> im2col(jnp.arange(1.0, 5.0).reshape(1, 4, 1), 2)[0]
+      Array([[1., 2.],
+             [2., 3.],
+             [3., 4.]], dtype=float32)
+    """
+    geo = _patch_geometry(x, kernel_size, stride, padding, dilation, groups, "im2col")
+    return _patches(jnp.asarray(x), geo)
+
+
+def col2im(cols, input_shape, kernel_size, *, stride=1, padding=0, dilation=1, groups=1):
+    r"""The adjoint of :func:`im2col`: scatter-add patch gradients back to the input.
+
+    .. math::
+        dx[n, i, g\,C_g + c] = \sum_{(o, t):\ o \cdot s + t \cdot d - p_{lo} = i}
+            dP_g[(n, o), (t, c)]
+
+    Taps with the same stride residue share one output-sized lattice; each lattice is put back
+    with one transposed strided slice (``lax.pad`` with interior padding ``s - 1``), so the
+    cost is ``prod(stride)`` input-sized pads rather than ``prod(kernel)``. This is the input
+    gradient's scatter in :func:`im2col_input_grad`, and it equals what autodiff produces for
+    :func:`im2col` (``jax.linear_transpose``).
+
+    Matches ``jax.linear_transpose`` of :func:`im2col` (and PyTorch's ``F.fold`` for one group,
+    up to the column order).
+
+    Args:
+      cols: patch gradients ``(groups, N·prod(out), prod(kernel)·C_in/groups)``.
+      input_shape: the input's shape ``(N, *spatial, C_in)``.
+      kernel_size: the kernel's spatial size, an int or one per spatial dimension.
+      stride: as :func:`im2col_conv`.
+      padding: as :func:`im2col_conv`.
+      dilation: as :func:`im2col_conv`.
+      groups: as :func:`im2col_conv`.
+
+    Returns:
+      ``(N, *spatial, C_in)`` in ``cols``' dtype.
+
+    Raises:
+      ValueError: bad arguments (as :func:`im2col_conv`), or ``cols`` of the wrong shape.
+      TypeError: non-floating ``cols``; non-int arguments.
+
+    Example:
+      >>> col2im(jnp.ones((1, 3, 2)), (1, 4, 1), 2)[0, :, 0]   # how many windows see each pixel
+      Array([1., 2., 2., 1.], dtype=float32)
+    """
+    op = "col2im"
+    _checks.check_floating(cols, "cols", op)
+    x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.result_type(cols))
+    geo = _patch_geometry(x, kernel_size, stride, padding, dilation, groups, op)
+    n = x.shape[0]
+    want = (geo.groups, n * math.prod(geo.out_sizes), geo.taps * (geo.c_in // geo.groups))
+    if tuple(jnp.shape(cols)) != want:
+        raise ValueError(f"{op}: cols must have shape {want}, got {jnp.shape(cols)}")
+    return _col2im(jnp.asarray(cols), geo, n, jnp.result_type(cols))
+
+
+def _patch_geometry(x, kernel_size, stride, padding, dilation, groups, op) -> ConvGeometry:
+    nd = _checks.check_rank(x, (3, 4, 5), "x", op) - 2
+    kernel = _checks.as_tuple(kernel_size, nd, "kernel_size", op, minimum=1)
+    groups = _checks.check_int(groups, "groups", op, minimum=1)
+    c = jnp.shape(x)[-1]
+    w = jax.ShapeDtypeStruct((*kernel, c // groups, groups), jnp.result_type(x))
+    return conv_geometry(x, w, stride, padding, dilation, groups, op)

@@ -23,11 +23,17 @@ The index arithmetic that makes every window a contiguous 2-D slice:
 The GPU path lowers through Triton (``plgpu.CompilerParams``; block dims are powers of two,
 channels are zero-padded to the block), the TPU path through Mosaic (``pltpu.CompilerParams``;
 ``block_m`` a multiple of 8, channel blocks of 128), and on the CPU the same kernels run in
-Pallas' interpret mode. Layout follows jax's ``pallas/ops/gpu/layer_norm.py``: kernels, the
-``pallas_call`` wrappers with their block heuristics, the ``custom_vjp`` wiring, and a plain
-jnp reference of the epilogue at the bottom.
+Pallas' interpret mode.
 
-This module uses ``dlref._checks`` and ``dlref.shapes`` only (never ``dlref.convolution``).
+Layout follows jax's ``pallas/ops/gpu/layer_norm.py``: the kernel bodies on refs; the
+``pallas_call`` wrappers with the block choice (:func:`_plan_for`, the one place the blocks
+and the path are resolved; the backend is resolved once per call by :func:`_options`); the
+differentiation wiring (the ``"pallas"`` implementation of the convolution primitives of
+:mod:`dlref.kernels.primitives`: forward, input-gradient and weight-gradient kernels, so
+reverse and forward mode, at every order, run Pallas); and a plain-jnp reference of the
+epilogue at the bottom, independent of the kernel's helpers.
+
+This module uses ``dlref._checks`` and ``dlref.kernels`` only (never ``dlref.convolution``).
 """
 
 from __future__ import annotations
@@ -46,179 +52,36 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 from dlref import _checks
-from dlref.kernels.im2col import ConvGeometry, conv_geometry
+from dlref.kernels import primitives, tuning
+from dlref.kernels.blocks import (
+    ConvBlocks,
+    ConvGeometry,
+    choose_blocks,
+    conv_geometry,
+    input_grad_geometry,
+    is_gemm_geometry,
+    round_up,
+    s2d_taps,
+    target_device,
+    weight_grad_geometry,
+    wide_m,
+)
 
 __all__ = [
-    "ACTIVATIONS", "LOOP_ORDERS", "PATHS", "ConvBlocks", "choose_blocks", "is_gemm_geometry",
-    "pallas_conv", "poison_outputs",
-]  # fmt: skip
+    "ACTIVATIONS",
+    "PallasOptions",
+    "epilogue_reference",
+    "pallas_conv",
+    "pallas_conv_input_grad",
+    "pallas_conv_weight_grad",
+    "poison_outputs",
+]
 
-ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
+ACTIVATIONS = primitives.ACTIVATIONS
 _SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 
-
-PATHS = ("implicit", "gemm", "small_cin")
-LOOP_ORDERS = ("tap_major", "channel_major")
-
-
-@dataclasses.dataclass(frozen=True)
-class ConvBlocks:
-    """Tile sizes, launch settings and kernel path of the Pallas convolution kernels.
-
-    Attributes:
-      block_m: output pixels per tile (rows of the implicit GEMM).
-      block_n: output channels per tile (per group).
-      block_k: input channels per reduction step (per group).
-      num_warps: Triton warps per program (GPU only).
-      num_stages: Triton software-pipelining stages (GPU only).
-      wgrad_splits: how many partial sums the weight-gradient reduction over ``M`` is split
-        into (each a parallel grid row; summed afterwards). ``0`` picks one automatically.
-      path: ``"implicit"`` (the implicit GEMM over taps), ``"gemm"`` (1×1, stride 1, no
-        padding, one group: a plain ``(N·H·W, C_in) @ (C_in, C_out)`` matmul over the
-        flattened pixels) or ``"small_cin"`` (one group: the stride phases are moved into the
-        channels, space-to-depth, so a strided conv with few input channels becomes a
-        stride-1 conv with ``prod(stride)×`` the channels and fewer taps; see ``fold_kw``).
-      loop_order: reduction order of the implicit path: ``"tap_major"`` (taps outer, channel
-        blocks inner) or ``"channel_major"``.
-      fold_kw: ``small_cin`` only: also fold the last spatial dim's taps into the channels
-        (a ``k_w``-fold copy of the small input) so each reduction step is deeper.
-
-    Raises:
-      ValueError: non-positive sizes, negative ``wgrad_splits``, unknown ``path`` or
-        ``loop_order``, a non-bool ``fold_kw``.
-    """
-
-    block_m: int = 64
-    block_n: int = 64
-    block_k: int = 32
-    num_warps: int = 4
-    num_stages: int = 2
-    wgrad_splits: int = 0
-    path: str = "implicit"
-    loop_order: str = "tap_major"
-    fold_kw: bool = False
-
-    def __post_init__(self):
-        for name in ("block_m", "block_n", "block_k", "num_warps", "num_stages"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"ConvBlocks: {name} must be a positive int, got {v!r}")
-        v = self.wgrad_splits
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ValueError(f"ConvBlocks: wgrad_splits must be an int >= 0, got {v!r}")
-        if self.path not in PATHS:
-            raise ValueError(f"ConvBlocks: path must be one of {PATHS}, got {self.path!r}")
-        if self.loop_order not in LOOP_ORDERS:
-            raise ValueError(
-                f"ConvBlocks: loop_order must be one of {LOOP_ORDERS}, got {self.loop_order!r}"
-            )
-        if not isinstance(self.fold_kw, bool):
-            raise ValueError(f"ConvBlocks: fold_kw must be a bool, got {self.fold_kw!r}")
-
-
-def _next_pow2(v: int) -> int:
-    return 1 << max(0, (int(v) - 1).bit_length())
-
-
-def _round_up(v: int, m: int) -> int:
-    return -(-v // m) * m
-
-
-def is_gemm_geometry(geo: ConvGeometry) -> bool:
-    """Whether a convolution is a plain matmul: 1×1 kernel, stride 1, no padding, one group."""
-    return (
-        all(k == 1 for k in geo.kernel)
-        and all(s == 1 for s in geo.stride)
-        and all(p == (0, 0) for p in geo.padding)
-        and geo.groups == 1
-    )
-
-
-def _s2d_taps(geo: ConvGeometry) -> tuple[int, ...]:
-    """Taps per dim after space-to-depth: ``A_i = ⌊(k_i - 1)·d_i / s_i⌋ + 1``."""
-    return tuple(
-        (k - 1) * d // s + 1 for k, d, s in zip(geo.kernel, geo.dilation, geo.stride, strict=True)
-    )
-
-
-def _small_cin_channels(geo: ConvGeometry, fold_kw: bool) -> int:
-    """Input channels of the ``small_cin`` path's stride-1 conv."""
-    c = geo.c_in * math.prod(geo.stride)
-    return c * _s2d_taps(geo)[-1] if fold_kw else c
-
-
-def _heuristic_blocks(cin_g, cout_g, m, dtype, backend, geometry) -> ConvBlocks:
-    narrow = jnp.dtype(dtype).itemsize <= 2
-    if backend == "tpu":
-        bm = min(256 if narrow else 128, _round_up(m, 8))
-        return ConvBlocks(block_m=bm, block_n=128, block_k=128, num_warps=4, num_stages=1)
-    path, fold = "implicit", False
-    if geometry is not None and is_gemm_geometry(geometry):
-        path = "gemm"
-        m = 1 << 30  # the tiles run over the whole batch's pixels: never a short M
-    elif geometry is not None and geometry.groups == 1 and cin_g <= 4:
-        # Space-to-depth (and, where it removes channel padding, folding the last dim's taps):
-        # e.g. the ResNet stem 7×7/2, C_in 3 -> 4×4 taps of 12 channels instead of 7×7 of 3,
-        # each padded to 16 (256 instead of 784 reduction rows per output).
-        a_w = _s2d_taps(geometry)[-1]
-        c = _small_cin_channels(geometry, False)
-        kpad = lambda v: _round_up(v, max(16, min(64, _next_pow2(v))))  # noqa: E731
-        fold = a_w * kpad(c) > kpad(a_w * c)
-        if math.prod(geometry.stride) > 1 or fold:
-            path = "small_cin"
-            cin_g = _small_cin_channels(geometry, fold)
-    bk = max(16, min(64 if narrow else 32, _next_pow2(cin_g)))
-    bn = max(16, min(128, _next_pow2(cout_g)))
-    bm = max(16, min(128 if narrow else 64, _next_pow2(m)))
-    warps = 8 if bm * bn >= 128 * 128 else 4
-    return ConvBlocks(block_m=bm, block_n=bn, block_k=bk, num_warps=warps, num_stages=3,
-                      path=path, fold_kw=fold)  # fmt: skip
-
-
-def choose_blocks(
-    c_in_per_group: int, c_out_per_group: int, m: int, dtype: Any, *, backend: str = "gpu",
-    geometry: ConvGeometry | None = None, device_kind: str | None = None, table: Any = None,
-) -> ConvBlocks:  # fmt: skip
-    """The tile sizes and kernel path for one convolution: the tuning table, else a heuristic.
-
-    With ``geometry`` on the GPU backend, the persisted table (:mod:`dlref.kernels.tuning`,
-    keyed by device kind, the batch-free shape signature and dtype) is consulted first.
-    Otherwise (or on a miss) the heuristic: power-of-two blocks of at least 16 (``tl.dot``'s
-    minimum), ``block_k`` up to 64 (32 for float32, whose tiles are twice as large),
-    ``block_n`` up to 128, and ``block_m`` 128 for 16-bit inputs (64 for float32) unless the
-    output is smaller; the ``"gemm"`` path for 1×1 stride-1 unpadded single-group convs, the
-    ``"small_cin"`` path for single-group convs with at most 4 input channels that are
-    strided (or whose taps fold into fewer padded channels). TPU: block dims that respect the
-    (8, 128) tiling: channel blocks of 128, ``block_m`` a multiple of 8.
-
-    Args:
-      c_in_per_group: ``C_in / groups``.
-      c_out_per_group: ``C_out / groups``.
-      m: output pixels per image in the kernel's "wide" layout.
-      dtype: input dtype.
-      backend: ``"gpu"`` (also used by the generic interpreter) or ``"tpu"``.
-      geometry: the convolution's ``ConvGeometry``; enables the table and the special paths.
-      device_kind: the table's device key; ``None`` means the target device (an abstract
-        device set with ``jax.sharding.use_abstract_mesh``, else ``jax.devices()[0]``).
-      table: a :class:`dlref.kernels.tuning.TuningTable`; ``None`` means the default one.
-
-    Returns:
-      A :class:`ConvBlocks`.
-    """
-    if backend == "gpu" and geometry is not None:
-        from dlref.kernels import tuning
-
-        kind = tuning.target_device_kind() if device_kind is None else device_kind
-        hit = (tuning.default_table() if table is None else table).lookup(
-            kind, tuning.conv_signature(geometry), dtype
-        )
-        if hit is not None:
-            return hit
-    return _heuristic_blocks(c_in_per_group, c_out_per_group, m, dtype, backend, geometry)
-
-
 # ---------------------------------------------------------------------------------------------
-# Static plan: the phase-split, flattened layout of one convolution.
+# Kernels (bodies on refs).
 
 
 def _div(a, b: int):
@@ -233,6 +96,211 @@ def _rem(a, b: int):
     if isinstance(a, int):
         return a % b
     return lax.rem(a, jnp.asarray(b, a.dtype))
+
+
+def _activate(z: jax.Array, activation: str, negative_slope: float) -> jax.Array:
+    if activation == "relu":
+        return jnp.maximum(z, 0)
+    if activation == "leaky_relu":
+        return jnp.where(z >= 0, z, z * negative_slope)
+    if activation == "sigmoid":
+        return 1 / (1 + jnp.exp(-z))
+    if activation == "tanh":
+        return jnp.tanh(z)
+    return z
+
+
+def _conv_fwd_kernel(
+    x_ref,
+    w_ref,
+    *rest,
+    plan: _Plan,
+    has: tuple[bool, ...],
+    activation: str,
+    negative_slope: float,
+    emit_pre: bool,
+):
+    """One (image, pixel tile, channel tile): loop over taps × channel blocks, then epilogue."""
+    n_vec = sum(has[:3])
+    vec_refs = rest[:n_vec]
+    res_ref = rest[n_vec] if has[3] else None
+    out_refs = rest[n_vec + has[3] :]
+    blocks = plan.blocks
+    bm = blocks.block_m
+    i, j = pl.program_id(1), pl.program_id(2)
+    m0 = i * bm
+    acc_t = _checks.accumulation_dtype(x_ref.dtype)
+    if plan.depthwise:
+        bc = blocks.block_n
+        c0 = j * bc
+
+        def body(t, acc):
+            phase, off = plan.tap(t)
+            xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(c0, bc)].astype(acc_t)
+            ws = w_ref[pl.ds(t, 1), :].astype(acc_t)
+            return acc + xs * ws
+
+        acc = lax.fori_loop(0, plan.geo.taps, body, jnp.zeros((bm, bc), acc_t))
+    else:
+        bk = blocks.block_k
+        n_k = plan.cin_p // bk
+        n_nb = plan.cout_p // blocks.block_n
+        cbase = _div(j, n_nb) * plan.cin_p
+
+        taps = plan.geo.taps
+        channel_major = blocks.loop_order == "channel_major"
+
+        def body(r, acc):
+            if channel_major:
+                kb, t = _div(r, taps), _rem(r, taps)
+            else:
+                t, kb = _div(r, n_k), _rem(r, n_k)
+            phase, off = plan.tap(t)
+            xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(cbase + kb * bk, bk)]
+            ws = w_ref[t, pl.ds(kb * bk, bk), :]
+            return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
+
+        acc = lax.fori_loop(0, plan.geo.taps * n_k, body, jnp.zeros((bm, blocks.block_n), acc_t))
+    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
+
+
+def _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre):
+    """Fused epilogue on the float32 tile: z = (acc + bias)·scale + shift + residual; act(z)."""
+    acc_t = acc.dtype
+    k = 0
+    if has[0]:
+        acc = acc + vec_refs[k][...].astype(acc_t)
+        k += 1
+    u = acc
+    if has[1]:
+        acc = acc * vec_refs[k][...].astype(acc_t)
+        k += 1
+    if has[2]:
+        acc = acc + vec_refs[k][...].astype(acc_t)
+    if has[3]:
+        acc = acc + res_ref[...].astype(acc_t)
+    out_refs[0][...] = _activate(acc, activation, negative_slope).astype(out_refs[0].dtype)
+    if emit_pre:
+        out_refs[1][...] = u.astype(out_refs[1].dtype)
+
+
+def _gemm_fwd_kernel(
+    x_ref,
+    w_ref,
+    *rest,
+    plan: _Plan,
+    has: tuple[bool, ...],
+    activation: str,
+    negative_slope: float,
+    emit_pre: bool,
+):
+    """The ``gemm`` path: one ``(block_m, block_n)`` tile of ``X (M, C_in) @ W (C_in, C_out)``
+    over the flattened pixels of the whole batch, a loop over ``block_k`` channel steps, then
+    the same epilogue."""
+    n_vec = sum(has[:3])
+    vec_refs = rest[:n_vec]
+    res_ref = rest[n_vec] if has[3] else None
+    out_refs = rest[n_vec + has[3] :]
+    bk = plan.blocks.block_k
+    acc_t = _checks.accumulation_dtype(x_ref.dtype)
+
+    def body(kb, acc):
+        xs = x_ref[:, pl.ds(kb * bk, bk)]
+        ws = w_ref[pl.ds(kb * bk, bk), :]
+        return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
+
+    shape = (plan.blocks.block_m, plan.blocks.block_n)
+    acc = lax.fori_loop(0, plan.cin_p // bk, body, jnp.zeros(shape, acc_t))
+    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
+
+
+def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: int):
+    """Partial weight gradient: ``Σ_m x_window(t)[m, k-block]ᵀ dy[m, n-block]`` over a slice
+    of the ``N × m``-tiles (one partial sum per split; summed outside)."""
+    blocks = plan.blocks
+    bm = blocks.block_m
+    s, t = pl.program_id(0), pl.program_id(1)
+    j = pl.program_id(2)
+    acc_t = _checks.accumulation_dtype(x_ref.dtype)
+    phase, off = plan.tap(t)
+    if plan.depthwise:
+        bc = blocks.block_n
+        c0 = j * bc
+
+        def body(l, acc):
+            it = s * per_split + l
+            n, mb = _div(it, n_mb), _rem(it, n_mb)
+            xs = x_ref[n, phase, pl.ds(mb * bm + off, bm), pl.ds(c0, bc)].astype(acc_t)
+            dys = dy_ref[n, pl.ds(mb * bm, bm), pl.ds(c0, bc)].astype(acc_t)
+            return acc + jnp.sum(xs * dys, axis=0, keepdims=True)
+
+        acc = lax.fori_loop(0, per_split, body, jnp.zeros((1, bc), acc_t))
+    else:
+        bk, bn = blocks.block_k, blocks.block_n
+        n_k = plan.cin_p // bk
+        n_nb = plan.cout_p // bn
+        g, rest = _div(j, n_k * n_nb), _rem(j, n_k * n_nb)
+        kb, nb = _div(rest, n_nb), _rem(rest, n_nb)
+
+        def body(l, acc):
+            it = s * per_split + l
+            n, mb = _div(it, n_mb), _rem(it, n_mb)
+            xs = x_ref[n, phase, pl.ds(mb * bm + off, bm), pl.ds(g * plan.cin_p + kb * bk, bk)]
+            dys = dy_ref[n, pl.ds(mb * bm, bm), pl.ds(g * plan.cout_p + nb * bn, bn)]
+            return acc + lax.dot_general(
+                xs, dys, (((0,), (0,)), ((), ())), preferred_element_type=acc_t
+            )
+
+        acc = lax.fori_loop(0, per_split, body, jnp.zeros((bk, bn), acc_t))
+    o_ref[...] = acc
+
+
+# ---------------------------------------------------------------------------------------------
+# Options and plan: the backend (once per call) and the blocks and path (one place).
+
+
+@dataclasses.dataclass(frozen=True)
+class PallasOptions:
+    """What ``pallas_conv`` resolved when it was called (a hashable primitive parameter).
+
+    Attributes:
+      backend: ``"gpu"`` (Triton), ``"tpu"`` (Mosaic) or ``"interpret"``.
+      interpret: ``False`` (compiled) or ``True`` (Pallas' generic interpreter).
+      block: explicit :class:`ConvBlocks`, or ``None`` for the tuning table, else the heuristic.
+      device_kind: the tuning table's device key (the target device's kind).
+      poison: NaN-filled aliased output buffers (:func:`poison_outputs`).
+    """
+
+    backend: str
+    interpret: Any
+    block: ConvBlocks | None
+    device_kind: str
+    poison: bool = False
+
+
+def _options(interpret: Any, block: Any, op: str) -> PallasOptions:
+    """Resolve the backend (``interpret=None``: compiled on GPU/TPU, interpreted on the CPU)."""
+    target = target_device()
+    platform = target.platform
+    if interpret is None:
+        backend, interp = (platform, False) if platform in ("gpu", "tpu") else ("interpret", True)
+    elif interpret is False:
+        if platform not in ("gpu", "tpu"):
+            raise NotImplementedError(
+                f"{op}: compiled kernels need a GPU or TPU, the default backend is "
+                f"{platform!r}; pass interpret=True"
+            )
+        backend, interp = platform, False
+    elif interpret is True:
+        backend, interp = "interpret", True
+    else:
+        # pltpu.InterpretParams: the TPU variant (its (8, 128) tiles and Mosaic parameters),
+        # run by the generic interpreter. The TPU interpreter itself simulates TPU memory with
+        # ordered callbacks, effects that a primitive's lowering cannot carry.
+        backend, interp = "tpu", True
+    if block is not None and not isinstance(block, ConvBlocks):
+        raise TypeError(f"{op}: block must be a ConvBlocks, got {type(block).__name__}")
+    return PallasOptions(backend, interp, block, target.device_kind, _POISON.get())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,6 +320,7 @@ class _Plan:
     blocks: ConvBlocks
     backend: str  # "gpu", "tpu" or "interpret"
     interpret: Any
+    poison: bool
 
     def tap(self, t):
         """Phase index and flat offset of tap ``t`` (works on ints and traced int scalars)."""
@@ -273,128 +342,52 @@ class _Plan:
         return max(self.tap(t)[1] for t in range(self.geo.taps))
 
 
-def _target_platform() -> str:
-    """The platform kernels are built for: an abstract GPU/TPU device set with
-    ``jax.sharding.use_abstract_mesh`` (ahead-of-time lowering from a CPU host), else the
-    default backend."""
-    device = jax.sharding.get_abstract_mesh().abstract_device
-    if device is not None:
-        if device.platform in ("gpu", "cuda", "rocm"):
-            return "gpu"
-        if device.platform == "tpu":
-            return "tpu"
-    return jax.default_backend()
+def _choose(geo: ConvGeometry, dtype, options: PallasOptions) -> ConvBlocks:
+    if options.block is not None:
+        return options.block
+    g = geo.groups
+    return choose_blocks(
+        geo.c_in // g,
+        geo.c_out // g,
+        wide_m(geo),
+        dtype,
+        backend="tpu" if options.backend == "tpu" else "gpu",
+        geometry=geo,
+        device_kind=options.device_kind,
+        table=tuning.default_table(),
+    )
 
 
-def _resolve_backend(interpret: Any) -> tuple[str, Any]:
-    """``interpret=None``: compiled on GPU/TPU, interpreted on the CPU."""
-    platform = _target_platform()
-    if interpret is None:
-        if platform in ("gpu", "tpu"):
-            return platform, False
-        return "interpret", True
-    if interpret is False:
-        if platform not in ("gpu", "tpu"):
-            raise NotImplementedError(
-                f"pallas_conv: compiled kernels need a GPU or TPU, the default backend is "
-                f"{platform!r}; pass interpret=True"
-            )
-        return platform, False
-    if interpret is True:
-        return "interpret", True
-    # pltpu.InterpretParams (the TPU interpreter): the TPU variant, interpreted.
-    return "tpu", interpret
+def _plan_for(geo: ConvGeometry, dtype, options: PallasOptions):
+    """The one place the blocks and the path are chosen and checked: ``(plan, s2d)``.
 
+    ``s2d`` is ``None``, or the ``fold_kw`` flag of the ``small_cin`` path, whose plan is for
+    the space-to-depth geometry (:func:`_s2d_geometry`).
 
-def _wide_m(geo: ConvGeometry) -> int:
-    """Output pixels per image in the kernel's "wide" layout (garbage columns included)."""
-    padded = [n + lo + hi for n, (lo, hi) in zip(geo.in_sizes, geo.padding, strict=True)]
-    q_sizes = [-(-p // s) for p, s in zip(padded, geo.stride, strict=True)]
-    return geo.out_sizes[0] * math.prod(q_sizes[1:])
-
-
-def _resolve_blocks(geo: ConvGeometry, dtype, block, backend: str) -> ConvBlocks:
-    if block is None:
-        g = geo.groups
-        block = choose_blocks(
-            geo.c_in // g, geo.c_out // g, _wide_m(geo), dtype,
-            backend="tpu" if backend == "tpu" else "gpu", geometry=geo,
-        )  # fmt: skip
-    if not isinstance(block, ConvBlocks):
-        raise TypeError(f"pallas_conv: block must be a ConvBlocks, got {type(block).__name__}")
-    return block
-
-
-def _space_to_depth(x: jax.Array, w: jax.Array, geo: ConvGeometry, fold_kw: bool):
-    """The ``small_cin`` transform: an equivalent stride-1, unpadded conv with more channels.
-
-    Strided: pad so each dim is ``Q_i·s_i`` with ``Q_i = out_i + A_i - 1`` (``A_i`` the taps
-    after the move, :func:`_s2d_taps`), move the stride phases into the channels
-    (``x'[n, q, (r, c)] = x_pad[n, q·s + r, c]``) and scatter each tap ``t`` of the kernel to
-    ``w'[a, (r, c)]`` with ``t·d = a·s + r`` (zeros elsewhere): ``x'`` at ``q = o + a``, phase
-    ``r``, is ``x_pad[o·s + t·d]``, so ``conv(x', w')[o] = conv(x, w)[o]`` exactly. With
-    ``fold_kw`` the last dim's taps are stacked into the channels as well (``k_w`` shifted
-    copies). Done in XLA outside the kernel's ``custom_vjp``: autodiff transposes it.
+    Raises:
+      NotImplementedError: blocks the compiled kernels cannot run (Triton: powers of two >=
+        16; TPU: the (8, 128) tiling), the gemm path on a non-gemm geometry, small_cin with
+        groups, or a dtype the compiled kernels do not support.
     """
-    nd = geo.nd
-    strided = math.prod(geo.stride) > 1
-    taps = _s2d_taps(geo) if strided else geo.kernel
-    dil = (1,) * nd if strided else geo.dilation
-    step = geo.stride if strided else (1,) * nd
-    cfg = [(0, 0, 0)]
-    q_sizes = []
-    for i in range(nd):
-        q = geo.out_sizes[i] + (taps[i] - 1) * dil[i]
-        q_sizes.append(q)
-        lo = geo.padding[i][0]
-        cfg.append((lo, q * step[i] - geo.in_sizes[i] - lo, 0))
-    cfg.append((0, 0, 0))
-    xp = lax.pad(x, jnp.zeros((), x.dtype), cfg)
-    n, c = x.shape[0], geo.c_in
-    if strided:
-        split = [n]
-        for q, st in zip(q_sizes, step, strict=True):
-            split += [q, st]
-        perm = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)]
-        xp = xp.reshape(*split, c).transpose(*perm, 2 * nd + 1)
-        xp = xp.reshape(n, *q_sizes, math.prod(step) * c)
-        grids = np.meshgrid(*[np.arange(k) for k in geo.kernel], indexing="ij")
-        offs = [t * d for t, d in zip(grids, geo.dilation, strict=True)]
-        a_idx = tuple(o // st for o, st in zip(offs, step, strict=True))
-        r_idx = tuple(o % st for o, st in zip(offs, step, strict=True))
-        wz = jnp.zeros((*taps, *step, c, geo.c_out), w.dtype)
-        w = wz.at[a_idx + r_idx].set(w).reshape(*taps, math.prod(step) * c, geo.c_out)
-    c = math.prod(step) * c
-    if fold_kw:
-        a_w, o_w, d_w = taps[-1], geo.out_sizes[-1], dil[-1]
-        xp = jnp.concatenate(
-            [lax.slice_in_dim(xp, a * d_w, a * d_w + o_w, axis=nd) for a in range(a_w)], -1
+    dtype = jnp.dtype(dtype)
+    if options.backend != "interpret" and dtype not in _SUPPORTED_DTYPES:
+        raise NotImplementedError(
+            f"pallas_conv: compiled kernels support float32, bfloat16 and float16, got {dtype}"
         )
-        w = w.reshape(*taps[:-1], 1, a_w * c, geo.c_out)
-        taps, dil, c = (*taps[:-1], 1), (*dil[:-1], 1), a_w * c
-    geo2 = ConvGeometry(
-        tuple(xp.shape[1:-1]), tuple(taps), (1,) * nd, ((0, 0),) * nd, tuple(dil),
-        geo.out_sizes, 1, c, geo.c_out,
-    )  # fmt: skip
-    return xp, w, geo2
-
-
-def _dispatch(x: jax.Array, w: jax.Array, geo: ConvGeometry, block, interpret):
-    """Pick the blocks and path, apply the ``small_cin`` transform; ``(x, w, plan)``."""
-    backend, _ = _resolve_backend(interpret)
-    blocks = _resolve_blocks(geo, x.dtype, block, backend)
+    blocks = _choose(geo, dtype, options)
+    s2d = None
     if blocks.path == "small_cin":
         if geo.groups != 1:
             raise NotImplementedError(
                 f"pallas_conv: the small_cin path needs groups=1, got groups={geo.groups}"
             )
-        x, w, geo = _space_to_depth(x, w, geo, blocks.fold_kw)
+        s2d = blocks.fold_kw
+        geo = _s2d_geometry(geo, s2d)
         blocks = dataclasses.replace(blocks, path="implicit", fold_kw=False)
-    return x, w, _make_plan(geo, x.dtype, blocks, interpret)
+    return _make_plan(geo, blocks, options), s2d
 
 
-def _make_plan(geo: ConvGeometry, dtype, block, interpret) -> _Plan:
-    backend, interp = _resolve_backend(interpret)
+def _make_plan(geo: ConvGeometry, block: ConvBlocks, options: PallasOptions) -> _Plan:
     g = geo.groups
     cin_g, cout_g = geo.c_in // g, geo.c_out // g
     depthwise = cin_g == 1 and g > 1
@@ -402,16 +395,14 @@ def _make_plan(geo: ConvGeometry, dtype, block, interpret) -> _Plan:
     q_sizes = tuple(-(-p // s) for p, s in zip(padded, geo.stride, strict=True))
     q_strides = tuple(math.prod(q_sizes[i + 1 :]) for i in range(geo.nd))
     m_wide = geo.out_sizes[0] * q_strides[0]
-    block = _resolve_blocks(geo, dtype, block, backend)
     if block.path == "gemm" and not is_gemm_geometry(geo):
         raise NotImplementedError(
             f"pallas_conv: the gemm path needs a 1x1 kernel, stride 1, no padding and groups=1, "
             f"got kernel={geo.kernel}, stride={geo.stride}, padding={geo.padding}, "
             f"groups={geo.groups}"
         )
-    if block.path == "small_cin":  # already applied by _dispatch; here the implicit kernel
-        block = dataclasses.replace(block, path="implicit", fold_kw=False)
     bm, bn, bk = block.block_m, block.block_n, block.block_k
+    backend = options.backend
     if backend == "gpu":
         for name, v in (("block_m", bm), ("block_n", bn), ("block_k", bk)):
             if v < 16 or v & (v - 1):
@@ -425,24 +416,131 @@ def _make_plan(geo: ConvGeometry, dtype, block, interpret) -> _Plan:
         )
     if depthwise:
         # Depthwise: channel c*mult + j reads input channel c (the wrapper repeats it).
-        cin_p = cout_p = _round_up(geo.c_out, bn)
+        cin_p = cout_p = round_up(geo.c_out, bn)
     else:
-        cin_p, cout_p = _round_up(cin_g, bk), _round_up(cout_g, bn)
-    m_pad = _round_up(m_wide, bm)
+        cin_p, cout_p = round_up(cin_g, bk), round_up(cout_g, bn)
+    m_pad = round_up(m_wide, bm)
     plan = _Plan(
-        geo, depthwise, math.prod(geo.stride), q_sizes, q_strides, m_wide, m_pad, 0,
-        cin_g, cout_g, cin_p, cout_p, block, backend, interp,
-    )  # fmt: skip
+        geo,
+        depthwise,
+        math.prod(geo.stride),
+        q_sizes,
+        q_strides,
+        m_wide,
+        m_pad,
+        0,
+        cin_g,
+        cout_g,
+        cin_p,
+        cout_p,
+        block,
+        backend,
+        options.interpret,
+        options.poison,
+    )
     length = max(math.prod(q_sizes), m_pad + plan.max_offset)
-    return dataclasses.replace(plan, length=_round_up(length, 8))
+    return dataclasses.replace(plan, length=round_up(length, 8))
 
 
-def _check_dtype(dtype, plan: _Plan) -> None:
-    dtype = jnp.dtype(dtype)
-    if plan.backend != "interpret" and dtype not in _SUPPORTED_DTYPES:
-        raise NotImplementedError(
-            f"pallas_conv: compiled kernels support float32, bfloat16 and float16, got {dtype}"
+# ---------------------------------------------------------------------------------------------
+# The small_cin transform (space-to-depth), in XLA around the kernels.
+
+
+def _s2d_layout(geo: ConvGeometry, fold_kw: bool):
+    """``(taps, dilation, step, q_sizes)`` of the space-to-depth conv."""
+    nd = geo.nd
+    strided = math.prod(geo.stride) > 1
+    taps = s2d_taps(geo) if strided else geo.kernel
+    dil = (1,) * nd if strided else geo.dilation
+    step = geo.stride if strided else (1,) * nd
+    q_sizes = tuple(geo.out_sizes[i] + (taps[i] - 1) * dil[i] for i in range(nd))
+    return taps, dil, step, q_sizes
+
+
+def _s2d_geometry(geo: ConvGeometry, fold_kw: bool) -> ConvGeometry:
+    """The equivalent stride-1, unpadded conv of the ``small_cin`` path."""
+    nd = geo.nd
+    taps, dil, step, q_sizes = _s2d_layout(geo, fold_kw)
+    c = math.prod(step) * geo.c_in
+    sizes = q_sizes
+    if fold_kw:
+        sizes = (*q_sizes[:-1], geo.out_sizes[-1])
+        c, taps, dil = taps[-1] * c, (*taps[:-1], 1), (*dil[:-1], 1)
+    return ConvGeometry(
+        tuple(sizes),
+        tuple(taps),
+        (1,) * nd,
+        ((0, 0),) * nd,
+        tuple(dil),
+        geo.out_sizes,
+        1,
+        c,
+        geo.c_out,
+    )
+
+
+def _s2d_input(x: jax.Array, geo: ConvGeometry, fold_kw: bool) -> jax.Array:
+    """``x'[n, q, (r, c)] = x_pad[n, q·s + r, c]`` (and, with ``fold_kw``, the last dim's taps
+    stacked into the channels: ``k_w`` shifted copies)."""
+    nd = geo.nd
+    taps, dil, step, q_sizes = _s2d_layout(geo, fold_kw)
+    cfg = [(0, 0, 0)]
+    for i in range(nd):
+        lo = geo.padding[i][0]
+        cfg.append((lo, q_sizes[i] * step[i] - geo.in_sizes[i] - lo, 0))
+    cfg.append((0, 0, 0))
+    xp = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+    n, c = x.shape[0], geo.c_in
+    if math.prod(step) > 1:
+        split = [n]
+        for q, st in zip(q_sizes, step, strict=True):
+            split += [q, st]
+        perm = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)]
+        xp = xp.reshape(*split, c).transpose(*perm, 2 * nd + 1)
+        xp = xp.reshape(n, *q_sizes, math.prod(step) * c)
+    if fold_kw:
+        a_w, o_w, d_w = taps[-1], geo.out_sizes[-1], dil[-1]
+        xp = jnp.concatenate(
+            [lax.slice_in_dim(xp, a * d_w, a * d_w + o_w, axis=nd) for a in range(a_w)], -1
         )
+    return xp
+
+
+def _s2d_taps_index(geo: ConvGeometry, step) -> tuple:
+    """For every tap ``t`` (a grid over the kernel): ``(a, r)`` with ``t·d = a·s + r``."""
+    grids = np.meshgrid(*[np.arange(k) for k in geo.kernel], indexing="ij")
+    offs = [t * d for t, d in zip(grids, geo.dilation, strict=True)]
+    a_idx = tuple(o // st for o, st in zip(offs, step, strict=True))
+    r_idx = tuple(o % st for o, st in zip(offs, step, strict=True))
+    return a_idx + r_idx
+
+
+def _s2d_weight(w: jax.Array, geo: ConvGeometry, fold_kw: bool) -> jax.Array:
+    """Scatter tap ``t`` of the kernel to ``w'[a, (r, c)]`` with ``t·d = a·s + r`` (zeros
+    elsewhere): ``x'`` at ``q = o + a``, phase ``r``, is ``x_pad[o·s + t·d]``, so
+    ``conv(x', w')[o] = conv(x, w)[o]`` exactly."""
+    taps, _, step, _ = _s2d_layout(geo, fold_kw)
+    c = geo.c_in
+    if math.prod(step) > 1:
+        wz = jnp.zeros((*taps, *step, c, geo.c_out), w.dtype)
+        w = wz.at[_s2d_taps_index(geo, step)].set(w)
+    return w.reshape(*_s2d_geometry(geo, fold_kw).w_shape())
+
+
+def _s2d_weight_grad(dw2: jax.Array, geo: ConvGeometry, fold_kw: bool) -> jax.Array:
+    """The adjoint of :func:`_s2d_weight`: gather each tap's gradient back from ``w'``."""
+    taps, _, step, _ = _s2d_layout(geo, fold_kw)
+    if math.prod(step) > 1:
+        dw2 = dw2.reshape(*taps, *step, geo.c_in, geo.c_out)[_s2d_taps_index(geo, step)]
+    return dw2.reshape(geo.w_shape())
+
+
+def _dispatch(x: jax.Array, w: jax.Array, geo: ConvGeometry, options: PallasOptions):
+    """The plan, with the ``small_cin`` transform applied to ``x`` and ``w``: ``(x, w, plan)``."""
+    plan, s2d = _plan_for(geo, x.dtype, options)
+    if s2d is not None:
+        x, w = _s2d_input(x, geo, s2d), _s2d_weight(w, geo, s2d)
+    return x, w, plan
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,8 +552,9 @@ def _phase_split(x: jax.Array, plan: _Plan) -> jax.Array:
     geo, nd = plan.geo, plan.geo.nd
     n, c = x.shape[0], x.shape[-1]
     cfg = [(0, 0, 0)]
-    for (lo, _hi), size, q, s in zip(geo.padding, geo.in_sizes, plan.q_sizes, geo.stride,
-                                    strict=True):  # fmt: skip
+    for (lo, _hi), size, q, s in zip(
+        geo.padding, geo.in_sizes, plan.q_sizes, geo.stride, strict=True
+    ):
         cfg.append((lo, q * s - size - lo, 0))  # pad, then round each dim up to q*s
     cfg.append((0, 0, 0))
     xp = lax.pad(x, jnp.zeros((), x.dtype), cfg)
@@ -554,155 +653,6 @@ def _compiler_params(plan: _Plan, n_grid: int):
 
 
 # ---------------------------------------------------------------------------------------------
-# Kernels (bodies on refs).
-
-
-def _activate(z: jax.Array, activation: str, negative_slope: float) -> jax.Array:
-    if activation == "relu":
-        return jnp.maximum(z, 0)
-    if activation == "leaky_relu":
-        return jnp.where(z >= 0, z, z * negative_slope)
-    if activation == "sigmoid":
-        return 1 / (1 + jnp.exp(-z))
-    if activation == "tanh":
-        return jnp.tanh(z)
-    return z
-
-
-def _conv_fwd_kernel(
-    x_ref, w_ref, *rest, plan: _Plan, has: tuple[bool, ...], activation: str,
-    negative_slope: float, emit_pre: bool,
-):  # fmt: skip
-    """One (image, pixel tile, channel tile): loop over taps × channel blocks, then epilogue."""
-    n_vec = sum(has[:3])
-    vec_refs = rest[:n_vec]
-    res_ref = rest[n_vec] if has[3] else None
-    out_refs = rest[n_vec + has[3] :]
-    blocks = plan.blocks
-    bm = blocks.block_m
-    i, j = pl.program_id(1), pl.program_id(2)
-    m0 = i * bm
-    acc_t = _checks.accumulation_dtype(x_ref.dtype)
-    if plan.depthwise:
-        bc = blocks.block_n
-        c0 = j * bc
-
-        def body(t, acc):
-            phase, off = plan.tap(t)
-            xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(c0, bc)].astype(acc_t)
-            ws = w_ref[pl.ds(t, 1), :].astype(acc_t)
-            return acc + xs * ws
-
-        acc = lax.fori_loop(0, plan.geo.taps, body, jnp.zeros((bm, bc), acc_t))
-    else:
-        bk = blocks.block_k
-        n_k = plan.cin_p // bk
-        n_nb = plan.cout_p // blocks.block_n
-        cbase = _div(j, n_nb) * plan.cin_p
-
-        taps = plan.geo.taps
-        channel_major = blocks.loop_order == "channel_major"
-
-        def body(r, acc):
-            if channel_major:
-                kb, t = _div(r, taps), _rem(r, taps)
-            else:
-                t, kb = _div(r, n_k), _rem(r, n_k)
-            phase, off = plan.tap(t)
-            xs = x_ref[phase, pl.ds(m0 + off, bm), pl.ds(cbase + kb * bk, bk)]
-            ws = w_ref[t, pl.ds(kb * bk, bk), :]
-            return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
-
-        acc = lax.fori_loop(0, plan.geo.taps * n_k, body, jnp.zeros((bm, blocks.block_n), acc_t))
-    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
-
-
-def _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre):
-    """Fused epilogue on the float32 tile: z = (acc + bias)·scale + shift + residual; act(z)."""
-    acc_t = acc.dtype
-    k = 0
-    if has[0]:
-        acc = acc + vec_refs[k][...].astype(acc_t)
-        k += 1
-    u = acc
-    if has[1]:
-        acc = acc * vec_refs[k][...].astype(acc_t)
-        k += 1
-    if has[2]:
-        acc = acc + vec_refs[k][...].astype(acc_t)
-    if has[3]:
-        acc = acc + res_ref[...].astype(acc_t)
-    out_refs[0][...] = _activate(acc, activation, negative_slope).astype(out_refs[0].dtype)
-    if emit_pre:
-        out_refs[1][...] = u.astype(out_refs[1].dtype)
-
-
-def _gemm_fwd_kernel(
-    x_ref, w_ref, *rest, plan: _Plan, has: tuple[bool, ...], activation: str,
-    negative_slope: float, emit_pre: bool,
-):  # fmt: skip
-    """The ``gemm`` path: one ``(block_m, block_n)`` tile of ``X (M, C_in) @ W (C_in, C_out)``
-    over the flattened pixels of the whole batch, a loop over ``block_k`` channel steps, then
-    the same epilogue."""
-    n_vec = sum(has[:3])
-    vec_refs = rest[:n_vec]
-    res_ref = rest[n_vec] if has[3] else None
-    out_refs = rest[n_vec + has[3] :]
-    bk = plan.blocks.block_k
-    acc_t = _checks.accumulation_dtype(x_ref.dtype)
-
-    def body(kb, acc):
-        xs = x_ref[:, pl.ds(kb * bk, bk)]
-        ws = w_ref[pl.ds(kb * bk, bk), :]
-        return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
-
-    shape = (plan.blocks.block_m, plan.blocks.block_n)
-    acc = lax.fori_loop(0, plan.cin_p // bk, body, jnp.zeros(shape, acc_t))
-    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
-
-
-def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: int):
-    """Partial weight gradient: ``Σ_m x_window(t)[m, k-block]ᵀ dy[m, n-block]`` over a slice
-    of the ``N × m``-tiles (one partial sum per split; summed outside)."""
-    blocks = plan.blocks
-    bm = blocks.block_m
-    s, t = pl.program_id(0), pl.program_id(1)
-    j = pl.program_id(2)
-    acc_t = _checks.accumulation_dtype(x_ref.dtype)
-    phase, off = plan.tap(t)
-    if plan.depthwise:
-        bc = blocks.block_n
-        c0 = j * bc
-
-        def body(l, acc):
-            it = s * per_split + l
-            n, mb = _div(it, n_mb), _rem(it, n_mb)
-            xs = x_ref[n, phase, pl.ds(mb * bm + off, bm), pl.ds(c0, bc)].astype(acc_t)
-            dys = dy_ref[n, pl.ds(mb * bm, bm), pl.ds(c0, bc)].astype(acc_t)
-            return acc + jnp.sum(xs * dys, axis=0, keepdims=True)
-
-        acc = lax.fori_loop(0, per_split, body, jnp.zeros((1, bc), acc_t))
-    else:
-        bk, bn = blocks.block_k, blocks.block_n
-        n_k = plan.cin_p // bk
-        n_nb = plan.cout_p // bn
-        g, rest = _div(j, n_k * n_nb), _rem(j, n_k * n_nb)
-        kb, nb = _div(rest, n_nb), _rem(rest, n_nb)
-
-        def body(l, acc):
-            it = s * per_split + l
-            n, mb = _div(it, n_mb), _rem(it, n_mb)
-            xs = x_ref[n, phase, pl.ds(mb * bm + off, bm), pl.ds(g * plan.cin_p + kb * bk, bk)]
-            dys = dy_ref[n, pl.ds(mb * bm, bm), pl.ds(g * plan.cout_p + nb * bn, bn)]
-            return acc + lax.dot_general(
-                xs, dys, (((0,), (0,)), ((), ())), preferred_element_type=acc_t
-            )
-
-        acc = lax.fori_loop(0, per_split, body, jnp.zeros((bk, bn), acc_t))
-    o_ref[...] = acc
-
-
-# ---------------------------------------------------------------------------------------------
 # pallas_call wrappers.
 
 _POISON = contextvars.ContextVar("dlref_pallas_poison", default=False)
@@ -738,7 +688,7 @@ def _call(kernel, args, *, out_shape, grid, in_specs, out_specs, plan, name):
     """``pl.pallas_call`` with this module's compiler params, and poisoning when asked."""
     args, in_specs = list(args), list(in_specs)
     aliases = {}
-    if _POISON.get():
+    if plan.poison:
         n_in, n_out = len(args), len(out_shape)
         for k, (sds, spec) in enumerate(zip(out_shape, out_specs, strict=True)):
             aliases[len(args)] = k
@@ -762,20 +712,23 @@ def _call(kernel, args, *, out_shape, grid, in_specs, out_specs, plan, name):
     )(*args)
 
 
-def _gemm_forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype,
-                       emit_pre):  # fmt: skip
+def _gemm_forward_call(
+    x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype, emit_pre
+):
     """The ``gemm`` path's forward: the batch's pixels flattened into one ``M`` axis."""
     geo, blocks = plan.geo, plan.blocks
     bm, bn = blocks.block_m, blocks.block_n
     n = x.shape[0]
     m = n * math.prod(geo.in_sizes)
-    m_pad = _round_up(m, bm)
+    m_pad = round_up(m, bm)
     xm = jnp.pad(x.reshape(m, geo.c_in), ((0, m_pad - m), (0, plan.cin_p - geo.c_in)))
     wm = w.reshape(geo.c_in, geo.c_out)
     wm = jnp.pad(wm, ((0, plan.cin_p - geo.c_in), (0, plan.cout_p - geo.c_out)))
     grid = (m_pad // bm, plan.cout_p // bn)
-    in_specs = [pl.BlockSpec((bm, plan.cin_p), lambda i, j: (i, 0)),
-                pl.BlockSpec((plan.cin_p, bn), lambda i, j: (0, j))]  # fmt: skip
+    in_specs = [
+        pl.BlockSpec((bm, plan.cin_p), lambda i, j: (i, 0)),
+        pl.BlockSpec((plan.cin_p, bn), lambda i, j: (0, j)),
+    ]
     args = [xm, wm]
     has = tuple(v is not None for v in (bias, scale, shift, residual))
     for v in (bias, scale, shift):
@@ -789,20 +742,32 @@ def _gemm_forward_call(x, w, bias, scale, shift, residual, plan, activation, slo
     spec = pl.BlockSpec((bm, bn), lambda i, j: (i, j))
     out_shape = [jax.ShapeDtypeStruct((m_pad, plan.cout_p), out_dtype)] * (1 + emit_pre)
     kernel = functools.partial(
-        _gemm_fwd_kernel, plan=plan, has=has, activation=activation,
-        negative_slope=slope, emit_pre=emit_pre,
-    )  # fmt: skip
-    outs = _call(kernel, args, out_shape=out_shape, grid=grid, in_specs=in_specs,
-                 out_specs=[spec] * len(out_shape), plan=plan, name="dlref_conv_gemm")  # fmt: skip
+        _gemm_fwd_kernel,
+        plan=plan,
+        has=has,
+        activation=activation,
+        negative_slope=slope,
+        emit_pre=emit_pre,
+    )
+    outs = _call(
+        kernel,
+        args,
+        out_shape=out_shape,
+        grid=grid,
+        in_specs=in_specs,
+        out_specs=[spec] * len(out_shape),
+        plan=plan,
+        name="dlref_conv_gemm",
+    )
     return [o[:m, : geo.c_out].reshape(n, *geo.out_sizes, geo.c_out) for o in outs]
 
 
-def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype,
-                  emit_pre):  # fmt: skip
+def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype, emit_pre):
     """Run the forward kernel; returns ``y`` (and the pre-scale ``u`` if ``emit_pre``)."""
     if plan.blocks.path == "gemm":
-        return _gemm_forward_call(x, w, bias, scale, shift, residual, plan, activation, slope,
-                                  out_dtype, emit_pre)  # fmt: skip
+        return _gemm_forward_call(
+            x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype, emit_pre
+        )
     geo, blocks = plan.geo, plan.blocks
     n = x.shape[0]
     xk = _prep_input(x, plan)
@@ -813,8 +778,9 @@ def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, o
     n_nb = plan.cout_p // bn
     grid = (n, n_m, g * n_nb)
     cols = g * plan.cout_p
-    in_specs = [pl.BlockSpec((None, plan.phases, plan.length, xk.shape[-1]),
-                             lambda b, i, j: (b, 0, 0, 0))]  # fmt: skip
+    in_specs = [
+        pl.BlockSpec((None, plan.phases, plan.length, xk.shape[-1]), lambda b, i, j: (b, 0, 0, 0))
+    ]
     if plan.depthwise:
         in_specs.append(pl.BlockSpec((geo.taps, bn), lambda b, i, j: (0, j)))
     else:
@@ -840,11 +806,23 @@ def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, o
         out_shape.append(jax.ShapeDtypeStruct((n, plan.m_pad, cols), out_dtype))
         out_specs.append(out_spec)
     kernel = functools.partial(
-        _conv_fwd_kernel, plan=plan, has=has, activation=activation,
-        negative_slope=slope, emit_pre=emit_pre,
-    )  # fmt: skip
-    outs = _call(kernel, args, out_shape=out_shape, grid=grid, in_specs=in_specs,
-                 out_specs=out_specs, plan=plan, name="dlref_conv_fwd")  # fmt: skip
+        _conv_fwd_kernel,
+        plan=plan,
+        has=has,
+        activation=activation,
+        negative_slope=slope,
+        emit_pre=emit_pre,
+    )
+    outs = _call(
+        kernel,
+        args,
+        out_shape=out_shape,
+        grid=grid,
+        in_specs=in_specs,
+        out_specs=out_specs,
+        plan=plan,
+        name="dlref_conv_fwd",
+    )
     return [_out_channels(_from_wide(o, plan), plan) for o in outs]
 
 
@@ -857,7 +835,7 @@ def _wgrad_call(x, dy, plan, w_dtype):
         # 1×1, stride 1: the batch's pixels as one flat axis (image "0", one tap at offset 0),
         # so no per-image padding of M to block_m.
         m = n * math.prod(geo.in_sizes)
-        m_pad = _round_up(m, bm)
+        m_pad = round_up(m, bm)
         xk = jnp.pad(x.reshape(m, geo.c_in), ((0, m_pad - m), (0, plan.cin_p - geo.c_in)))
         xk = xk.reshape(1, 1, m_pad, plan.cin_p)
         dyk = _pad_out_channels(dy.reshape(m, geo.c_out), plan)
@@ -911,7 +889,7 @@ def _wgrad_call(x, dy, plan, w_dtype):
     return dw.astype(w_dtype)
 
 
-def _input_grad(dy, w, geo: ConvGeometry, x_dtype, block, interpret):
+def _input_grad_call(dy, w, geo: ConvGeometry, options: PallasOptions):
     """``dx`` = stride-1 conv of the dilated, padded ``dy`` with the flipped, transposed kernel,
     run by the same forward kernel."""
     nd, g = geo.nd, geo.groups
@@ -923,104 +901,100 @@ def _input_grad(dy, w, geo: ConvGeometry, x_dtype, block, interpret):
         hi_t = geo.in_sizes[i] - 1 - (geo.out_sizes[i] - 1) * s + lo
         cfg.append((span - lo, hi_t, s - 1))
     cfg.append((0, 0, 0))
-    dyp = lax.pad(dy.astype(x_dtype), jnp.zeros((), x_dtype), cfg)
+    dyp = lax.pad(dy, jnp.zeros((), dy.dtype), cfg)
     # Flip the taps and swap I/O within each group: (*k, Cg_in, G, Cg_out) -> (*k, Cg_out, G·Cg_in)
     cin_g, cout_g = geo.c_in // g, geo.c_out // g
     wt = lax.rev(w, tuple(range(nd))).reshape(*geo.kernel, cin_g, g, cout_g)
     perm = (*range(nd), nd + 2, nd + 1, nd)
-    wt = wt.transpose(perm).reshape(*geo.kernel, cout_g, g * cin_g)
+    wt = wt.transpose(perm).reshape(*geo.kernel, cout_g, g * cin_g).astype(dy.dtype)
     geo_t = ConvGeometry(
-        tuple(dyp.shape[1:-1]), geo.kernel, (1,) * nd, ((0, 0),) * nd, geo.dilation,
-        geo.in_sizes, g, geo.c_out, geo.c_in,
-    )  # fmt: skip
-    dyp, wt, plan_t = _dispatch(dyp, wt.astype(x_dtype), geo_t, block, interpret)
-    (dx,) = _forward_call(dyp, wt, None, None, None, None, plan_t, "none", 0.0, x_dtype, False)
+        tuple(dyp.shape[1:-1]),
+        geo.kernel,
+        (1,) * nd,
+        ((0, 0),) * nd,
+        geo.dilation,
+        geo.in_sizes,
+        g,
+        geo.c_out,
+        geo.c_in,
+    )
+    dyp, wt, plan_t = _dispatch(dyp, wt, geo_t, options)
+    (dx,) = _forward_call(dyp, wt, None, None, None, None, plan_t, "none", 0.0, dy.dtype, False)
     return dx
 
 
 # ---------------------------------------------------------------------------------------------
-# custom_vjp wiring.
+# Differentiation wiring: the "pallas" implementation of the convolution primitives.
 
 
-@dataclasses.dataclass(frozen=True)
-class _Static:
-    plan: _Plan
-    activation: str
-    negative_slope: float
-    out_dtype: Any
-    block: Any
-    interpret: Any
+def _fused_forward(x, w, bias, scale, shift, residual, geo, options, epilogue):
+    x, w, plan = _dispatch(x, w, geo, options)
+    return _forward_call(
+        x,
+        w,
+        bias,
+        scale,
+        shift,
+        residual,
+        plan,
+        epilogue.activation,
+        epilogue.negative_slope,
+        epilogue.dtype(x.dtype),
+        epilogue.emit_pre,
+    )
 
 
-def _activation_grad(z, activation, slope):
-    if activation == "relu":
-        return (z > 0).astype(z.dtype)  # relu'(0) = 0
-    if activation == "leaky_relu":
-        return jnp.where(z >= 0, 1.0, slope).astype(z.dtype)  # leaky'(0) = 1
-    if activation == "sigmoid":
-        sg = jax.nn.sigmoid(z)
-        return sg * (1 - sg)
-    if activation == "tanh":
-        return 1 - jnp.tanh(z) ** 2
-    return jnp.ones_like(z)
+def _forward(x, w, geo, options):
+    plain = primitives.Epilogue()
+    return _fused_forward(x, w, None, None, None, None, geo, options, plain)[0]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
-def _pallas_conv(x, w, bias, scale, shift, residual, st: _Static):
-    (y,) = _forward_call(x, w, bias, scale, shift, residual, st.plan, st.activation,
-                         st.negative_slope, st.out_dtype, False)  # fmt: skip
-    return y
+def _weight_grad(x, dy, geo, options):
+    plan, s2d = _plan_for(geo, x.dtype, options)
+    if s2d is None:
+        return _wgrad_call(x, dy, plan, x.dtype)
+    # small_cin: the gradient of the space-to-depth kernel, pulled back through its scatter.
+    dw2 = _wgrad_call(_s2d_input(x, geo, s2d), dy, plan, x.dtype)
+    return _s2d_weight_grad(dw2, geo, s2d)
 
 
-def _needs_pre(bias, scale, shift, residual, st):
-    return scale is not None or st.activation != "none"
+primitives.register_impl(
+    primitives.ConvImpl(
+        "pallas",
+        forward=_forward,
+        input_grad=_input_grad_call,
+        weight_grad=_weight_grad,
+        fused_forward=_fused_forward,
+        partition=True,
+    )
+)
 
 
-def _pallas_conv_fwd(x, w, bias, scale, shift, residual, st):
-    emit = _needs_pre(bias, scale, shift, residual, st)
-    outs = _forward_call(x, w, bias, scale, shift, residual, st.plan, st.activation,
-                         st.negative_slope, st.out_dtype, emit)  # fmt: skip
-    u = outs[1] if emit else None
-    return outs[0], (x, w, bias, scale, shift, residual, u)
-
-
-def _pallas_conv_bwd(st, res, g):
-    x, w, bias, scale, shift, residual, u = res
-    geo = st.plan.geo
-    acc_t = _checks.accumulation_dtype(x.dtype)
-    g = g.astype(acc_t)
-    spatial = tuple(range(g.ndim - 1))
-    # Epilogue backward: z = u * scale + shift + residual, u = conv + bias, y = act(z).
-    if st.activation != "none":
-        z = u.astype(acc_t)
-        if scale is not None:
-            z = z * scale.astype(acc_t)
-        if shift is not None:
-            z = z + shift.astype(acc_t)
-        if residual is not None:
-            z = z + residual.astype(acc_t)
-        g = g * _activation_grad(z, st.activation, st.negative_slope)
-    d_residual = None if residual is None else g.astype(residual.dtype)
-    d_shift = None if shift is None else g.sum(spatial).astype(shift.dtype)
-    d_scale = None
-    if scale is not None:
-        d_scale = (g * u.astype(acc_t)).sum(spatial).astype(scale.dtype)
-        g = g * scale.astype(acc_t)
-    d_bias = None if bias is None else g.sum(spatial).astype(bias.dtype)
-    dconv = g.astype(x.dtype)
-    dx = _input_grad(dconv, w, geo, x.dtype, st.block, st.interpret)
-    dw = _wgrad_call(x, dconv, st.plan, w.dtype)
-    return dx, dw, d_bias, d_scale, d_shift, d_residual
-
-
-_pallas_conv.defvjp(_pallas_conv_fwd, _pallas_conv_bwd)
+def _check_out_dtype(dtype, options: PallasOptions) -> None:
+    if options.backend != "interpret" and jnp.dtype(dtype) not in _SUPPORTED_DTYPES:
+        raise NotImplementedError(
+            f"pallas_conv: compiled kernels support float32, bfloat16 and float16, got {dtype}"
+        )
 
 
 def pallas_conv(
-    x, w, *, stride=1, padding=0, dilation=1, groups=1, bias=None, scale=None, shift=None,
-    residual=None, activation="none", negative_slope=0.01, out_dtype=None, block=None,
+    x,
+    w,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    bias=None,
+    scale=None,
+    shift=None,
+    residual=None,
+    activation="none",
+    negative_slope=0.01,
+    out_dtype=None,
+    block=None,
     interpret=None,
-):  # fmt: skip
+):
     r"""Convolution by a Pallas implicit-GEMM kernel, with a fused epilogue.
 
     .. math::
@@ -1035,22 +1009,25 @@ def pallas_conv(
     per-channel ``γ`` and ``β`` of a folded batch norm, residual ``r``, activation) runs on
     the accumulator before the single store in ``out_dtype``.
 
-    Kernel paths (:class:`ConvBlocks`, from :func:`choose_blocks`: the tuning table, else a
-    heuristic): ``"implicit"`` as above; ``"gemm"`` for 1×1 stride-1 unpadded convs, a plain
-    tiled matmul over the batch's flattened pixels; ``"small_cin"`` for few input channels
-    (the stem), which first moves the stride phases into the channels (space-to-depth) so
-    the kernel runs an equivalent stride-1 conv with fewer, deeper taps.
+    Kernel paths (:class:`ConvBlocks`, from :func:`dlref.kernels.blocks.choose_blocks`: the
+    tuning table, else a heuristic): ``"implicit"`` as above; ``"gemm"`` for 1×1 stride-1
+    unpadded convs, a plain tiled matmul over the batch's flattened pixels; ``"small_cin"`` for
+    few input channels (the stem), which first moves the stride phases into the channels
+    (space-to-depth) so the kernel runs an equivalent stride-1 conv with fewer, deeper taps.
 
-    The backward pass (``custom_vjp``) differentiates the epilogue (relu'(0) = 0,
-    leaky_relu'(0) = 1), then runs two Pallas kernels: the input gradient as the forward
-    kernel applied to the dilated, padded output gradient with the flipped kernel, and the
-    weight gradient as a reduction over the ``N·H_out·W_out`` pixels, split into independent
-    partial sums (a parallel grid axis) that are added afterwards. It is first-order only:
-    jax 0.11 cannot differentiate a ``pallas_call``, so second derivatives (``jax.hessian``,
-    ``check_grads(order=2)``) fail inside Pallas; use ``impl="im2col"`` or ``"xla"`` for them.
+    Differentiable under every transformation, at every order (a ``dlref_conv`` primitive,
+    :mod:`dlref.kernels.primitives`): reverse mode differentiates the epilogue in jnp
+    (relu'(0) = 0, leaky_relu'(0) = 1) around the forward kernel (which then also stores
+    ``u``), then runs two Pallas kernels: the input gradient (:func:`pallas_conv_input_grad`,
+    the forward kernel on the dilated, padded output gradient with the flipped kernel) and the
+    weight gradient (:func:`pallas_conv_weight_grad`, a reduction over the ``N·H_out·W_out``
+    pixels split into independent partial sums). Forward mode runs the forward kernel on the
+    tangents; second derivatives run these kernels again. ``vmap`` folds the mapped axis into
+    the batch (or the groups or channels). With the batch sharded over devices
+    (``jax.sharding``), each device runs the kernels on its shard.
 
-    Matches ``lax.conv_general_dilated`` (NHWC / HWIO) followed by the same epilogue in jnp,
-    values and gradients, to float32 accumulation.
+    Matches ``lax.conv_general_dilated`` (NHWC / HWIO) followed by the same epilogue in jnp
+    (:func:`epilogue_reference`), values and gradients, to float32 accumulation.
 
     Args:
       x: input ``(N, *spatial, C_in)``, 1 to 3 spatial dims; float32, bfloat16 or float16
@@ -1067,20 +1044,21 @@ def pallas_conv(
       activation: ``"none"``, ``"relu"``, ``"leaky_relu"``, ``"sigmoid"`` or ``"tanh"``.
       negative_slope: slope of ``leaky_relu`` for negative inputs.
       out_dtype: output dtype; ``x.dtype`` by default.
-      block: a :class:`ConvBlocks`; ``None`` picks one with :func:`choose_blocks`.
+      block: a :class:`ConvBlocks`; ``None`` picks one with ``choose_blocks``.
       interpret: ``None`` compiles on a GPU (Triton) or TPU (Mosaic) and interprets on the
         CPU; ``True`` forces the generic interpreter; a ``pltpu.InterpretParams`` runs the
-        TPU variant in the TPU interpreter.
+        TPU variant (its (8, 128) tiling) in the generic interpreter (the TPU interpreter's
+        ordered callbacks cannot run inside the primitives' lowering).
 
     Returns:
       ``(N, *out, C_out)`` in ``out_dtype``.
 
     Raises:
       ValueError: bad ranks, groups, stride, dilation, padding, activation or epilogue shapes.
-      TypeError: non-floating inputs; ``block`` not a :class:`ConvBlocks`.
+      TypeError: non-floating inputs; non-int arguments; ``block`` not a :class:`ConvBlocks`.
       NotImplementedError: shapes or dtypes the compiled kernels do not cover (non-power-of-two
         Triton blocks, TPU blocks off the (8, 128) tiling, float64 outside interpret mode, no
-        GPU/TPU with ``interpret=False``); ``dlref.conv(impl="auto")`` then falls back to XLA.
+        GPU/TPU with ``interpret=False``).
 
     Example:
       >>> x = jnp.arange(1.0, 5.0).reshape(1, 4, 1)      # [1, 2, 3, 4]
@@ -1095,6 +1073,7 @@ def pallas_conv(
     op = "pallas_conv"
     geo = conv_geometry(x, w, stride, padding, dilation, groups, op)
     _checks.check_choice(activation, ACTIVATIONS, "activation", op)
+    x = jnp.asarray(x)
     out_dtype = jnp.dtype(x.dtype if out_dtype is None else out_dtype)
     for name, v in (("bias", bias), ("scale", scale), ("shift", shift)):
         if v is not None:
@@ -1103,29 +1082,172 @@ def pallas_conv(
                 raise ValueError(f"{op}: {name} must have shape ({geo.c_out},), got {jnp.shape(v)}")
     if residual is not None:
         _checks.check_floating(residual, "residual", op)
-        want = (x.shape[0], *geo.out_sizes, geo.c_out)
+        want = geo.y_shape(x.shape[0])
         if tuple(jnp.shape(residual)) != want:
             raise ValueError(
                 f"{op}: residual must have the output shape {want}, got {jnp.shape(residual)}"
             )
-    if x.dtype != w.dtype:
-        w = w.astype(x.dtype)
-    x, w, plan = _dispatch(x, w, geo, block, interpret)
-    _check_dtype(x.dtype, plan)
-    _check_dtype(out_dtype, plan)
-    st = _Static(plan, activation, float(negative_slope), out_dtype, block, interpret)
-    return _pallas_conv(x, w, bias, scale, shift, residual, st)
+    w = jnp.asarray(w, x.dtype)
+    options = _options(interpret, block, op)
+    _plan_for(geo, x.dtype, options)  # the kernels' NotImplementedError, raised here
+    _check_out_dtype(out_dtype, options)
+    epilogue = primitives.Epilogue(
+        activation=activation,
+        negative_slope=float(negative_slope),
+        out_dtype=None if out_dtype == x.dtype else out_dtype.name,
+    )
+    return primitives.conv(
+        x,
+        w,
+        geo,
+        impl="pallas",
+        options=options,
+        bias=bias,
+        scale=scale,
+        shift=shift,
+        residual=residual,
+        epilogue=epilogue,
+    )[0]
+
+
+def pallas_conv_input_grad(
+    dy, w, input_shape, *, stride=1, padding=0, dilation=1, groups=1, block=None, interpret=None
+):
+    r"""The input gradient of :func:`pallas_conv` (without epilogue), by the forward kernel.
+
+    .. math::
+        dx = \operatorname{conv}\big(\operatorname{pad}_{d(k-1)-p}(\operatorname{dilate}_s(dy)),
+            \ \operatorname{flip}(w)^{\top}\big)
+
+    the stride-1 convolution of the output gradient, dilated by the stride (``s - 1`` zeros
+    between pixels) and padded, with the kernel flipped in space and its input and output
+    channels swapped within each group: a transposed convolution, run by the forward kernel.
+    Differentiable at every order (a ``dlref_conv_transpose`` primitive).
+
+    Matches ``jax.vjp`` of ``lax.conv_general_dilated`` with respect to its input.
+
+    Args:
+      dy: the output cotangent ``(N, *out, C_out)``.
+      w: the kernel ``(*kernel, C_in // groups, C_out)``.
+      input_shape: the forward input's shape ``(N, *spatial, C_in)``.
+      stride: as :func:`pallas_conv`.
+      padding: as :func:`pallas_conv`.
+      dilation: as :func:`pallas_conv`.
+      groups: as :func:`pallas_conv`.
+      block: as :func:`pallas_conv` (used for the transposed convolution).
+      interpret: as :func:`pallas_conv`.
+
+    Returns:
+      ``dx`` of shape ``input_shape`` in ``dy``'s dtype.
+
+    Raises:
+      ValueError: bad arguments (as :func:`pallas_conv`), or ``dy`` not of the output shape.
+      TypeError: non-floating inputs; non-int arguments; a bad ``block``.
+      NotImplementedError: as :func:`pallas_conv`.
+
+    Example:
+      >>> dx = pallas_conv_input_grad(jnp.ones((1, 3, 1)), jnp.ones((2, 1, 1)), (1, 4, 1))
+      >>> dx[0, :, 0]
+      Array([1., 2., 2., 1.], dtype=float32)
+    """
+    op = "pallas_conv_input_grad"
+    geo = input_grad_geometry(dy, w, input_shape, stride, padding, dilation, groups, op)
+    dy = jnp.asarray(dy)
+    w = jnp.asarray(w, dy.dtype)
+    options = _options(interpret, block, op)
+    _plan_for(geo, dy.dtype, options)
+    return primitives.conv_transpose(dy, w, geo, impl="pallas", options=options)
+
+
+def pallas_conv_weight_grad(
+    x, dy, kernel_size, *, stride=1, padding=0, dilation=1, groups=1, block=None, interpret=None
+):
+    r"""The weight gradient of :func:`pallas_conv` (without epilogue), by a Pallas reduction.
+
+    .. math::
+        dw[t, c, j] = \sum_{n, o} x_{pad}[n,\ o \cdot s + t \cdot d,\ c]\; dy[n, o, j]
+
+    A grid over (split, tap, channel block): each program sums ``x``'s shifted window times
+    ``dy`` over its share of the ``N × M``-tiles into a partial sum; the partial sums are added
+    afterwards. Differentiable at every order (a ``dlref_conv_weight_grad`` primitive).
+
+    Matches ``jax.vjp`` of ``lax.conv_general_dilated`` with respect to its kernel.
+
+    Args:
+      x: the forward input ``(N, *spatial, C_in)``.
+      dy: the output cotangent ``(N, *out, C_out)``.
+      kernel_size: the kernel's spatial size, an int or one per spatial dimension.
+      stride: as :func:`pallas_conv`.
+      padding: as :func:`pallas_conv`.
+      dilation: as :func:`pallas_conv`.
+      groups: as :func:`pallas_conv`.
+      block: as :func:`pallas_conv`.
+      interpret: as :func:`pallas_conv`.
+
+    Returns:
+      ``dw`` of shape ``(*kernel_size, C_in // groups, C_out)`` in ``x``'s dtype.
+
+    Raises:
+      ValueError: bad arguments (as :func:`pallas_conv`), or ``dy`` not of the output shape.
+      TypeError: non-floating inputs; non-int arguments; a bad ``block``.
+      NotImplementedError: as :func:`pallas_conv`.
+
+    Example:
+      >>> x = jnp.arange(1.0, 5.0).reshape(1, 4, 1)
+      >>> pallas_conv_weight_grad(x, jnp.ones((1, 3, 1)), 2)[:, 0, 0]    # 1+2+3, 2+3+4
+      Array([6., 9.], dtype=float32)
+    """
+    op = "pallas_conv_weight_grad"
+    geo = weight_grad_geometry(x, dy, kernel_size, stride, padding, dilation, groups, op)
+    x = jnp.asarray(x)
+    dy = jnp.asarray(dy, x.dtype)
+    options = _options(interpret, block, op)
+    _plan_for(geo, x.dtype, options)
+    return primitives.weight_grad(x, dy, geo, impl="pallas", options=options)
 
 
 # ---------------------------------------------------------------------------------------------
-# Plain-jnp reference of the epilogue (what the fused kernel computes after the conv).
+# Plain-jnp reference of the epilogue (what the fused kernel computes after the conv), written
+# independently of the kernel's helpers so that it can catch a bug in them.
 
 
 def epilogue_reference(
-    conv, *, bias=None, scale=None, shift=None, residual=None, activation="none",
+    conv,
+    *,
+    bias=None,
+    scale=None,
+    shift=None,
+    residual=None,
+    activation="none",
     negative_slope=0.01,
-):  # fmt: skip
-    """``act((conv + bias) * scale + shift + residual)`` in plain jnp (the unfused graph)."""
+):
+    r"""``act((conv + bias) · scale + shift + residual)`` in plain jnp (the unfused graph).
+
+    .. math:: y = \operatorname{act}\big((c + b)\,\gamma + \beta + r\big)
+
+    Matches ``jax.nn.relu`` / ``jax.nn.leaky_relu`` / ``jax.nn.sigmoid`` / ``jnp.tanh`` after
+    the affine part; written without the kernel's helpers (sigmoid as ``(1 + tanh(z/2))/2``).
+
+    Args:
+      conv: the convolution's output.
+      bias: optional ``(C_out,)``.
+      scale: optional ``(C_out,)``.
+      shift: optional ``(C_out,)``.
+      residual: optional, the output's shape.
+      activation: one of ``"none"``, ``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"tanh"``.
+      negative_slope: ``leaky_relu``'s slope.
+
+    Returns:
+      The epilogue's output, ``conv``'s shape.
+
+    Raises:
+      ValueError: an unknown activation.
+
+    Example:
+      >>> epilogue_reference(jnp.array([-1.0, 2.0]), bias=jnp.array(1.0), activation="relu")
+      Array([0., 3.], dtype=float32)
+    """
+    _checks.check_choice(activation, ACTIVATIONS, "activation", "epilogue_reference")
     z = conv
     if bias is not None:
         z = z + bias
@@ -1135,4 +1257,12 @@ def epilogue_reference(
         z = z + shift
     if residual is not None:
         z = z + residual
-    return _activate(z, activation, negative_slope)
+    if activation == "relu":
+        return jnp.where(z > 0, z, jnp.zeros_like(z))
+    if activation == "leaky_relu":
+        return jnp.where(z < 0, negative_slope * z, z)
+    if activation == "sigmoid":
+        return 0.5 * (1.0 + jnp.tanh(0.5 * z))
+    if activation == "tanh":
+        return jnp.tanh(z)
+    return z

@@ -1,9 +1,10 @@
 """The persisted configuration table of the Pallas convolution kernels.
 
 A table maps ``(device kind, shape signature, dtype)`` to a :class:`ConvBlocks` (tile shapes,
-``num_warps``, ``num_stages``, loop order, kernel path). :func:`choose_blocks` consults it
-before its heuristic, so ``dlref.conv(impl="auto")`` and ``pallas_conv`` pick a tuned
-configuration wherever one was stored.
+``num_warps``, ``num_stages``, loop order, kernel path). ``pallas_conv`` passes it to
+:func:`dlref.kernels.blocks.choose_blocks`, which returns a stored configuration before its
+heuristic; ``dlref.conv(impl="auto")`` picks Pallas on a GPU only for a shape whose entry is
+``"measured"`` and records a Pallas time below XLA's (``time_ms < xla_time_ms``).
 
 * Device kind: an entry's ``device`` matches a device whose ``device_kind`` equals it or starts
   with it (case-insensitive; the longest match wins), so ``"NVIDIA H100"`` covers
@@ -15,9 +16,9 @@ configuration wherever one was stored.
 * dtype: the input dtype's name (``"bfloat16"``).
 
 Each entry says whether it was ``"measured"`` (``bench/gpu_check.py`` writes measured
-fragments) or a reasoned default. The shipped table is ``tuning_table.json`` next to this
-module; files named in the ``DLREF_TUNING_TABLE`` environment variable (``os.pathsep``
-separated) are merged over it, the later file winning.
+fragments, with the Pallas and the XLA forward times) or a reasoned default. The shipped
+table is ``tuning_table.json`` next to this module; files named in the ``DLREF_TUNING_TABLE``
+environment variable (``os.pathsep`` separated) are merged over it, the later file winning.
 """
 
 from __future__ import annotations
@@ -31,42 +32,25 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from dlref.kernels.im2col import ConvGeometry, conv_geometry
-from dlref.kernels.pallas_igemm import ConvBlocks
+from dlref.kernels.blocks import ConvBlocks, conv_geometry, conv_signature
 
 __all__ = [
-    "ENV_VAR", "SCHEMA_VERSION", "TABLE_PATH", "TuningEntry", "TuningTable", "conv_signature",
-    "default_table", "signature_of", "target_device_kind",
-]  # fmt: skip
+    "ENV_VAR",
+    "SCHEMA_VERSION",
+    "TABLE_PATH",
+    "TuningEntry",
+    "TuningTable",
+    "conv_signature",
+    "default_table",
+    "signature_of",
+]
 
 SCHEMA_VERSION = 1
 TABLE_PATH = Path(__file__).resolve().with_name("tuning_table.json")
 ENV_VAR = "DLREF_TUNING_TABLE"
 _BLOCK_FIELDS = tuple(f.name for f in dataclasses.fields(ConvBlocks))
 _ENTRY_KEYS = {"device", "signature", "dtype", "blocks", "measured"}
-_OPTIONAL_KEYS = {"note", "time_ms", "layer"}
-
-
-def conv_signature(geo: ConvGeometry) -> str:
-    """The batch-free shape signature of a convolution (the table's shape key).
-
-    Args:
-      geo: a ``ConvGeometry`` (``dlref.kernels.im2col.conv_geometry``).
-
-    Returns:
-      A string such as ``"k3x3_s1x1_d1x1_p1-1_1-1_g1_in56x56_c64-64"``.
-
-    Example:
-      >>> conv_signature(conv_geometry(jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4)),
-      ...                              1, 1, 1, 1, "doc"))
-      'k3x3_s1x1_d1x1_p1-1_1-1_g1_in8x8_c3-4'
-    """
-    dims = lambda v: "x".join(str(i) for i in v)  # noqa: E731
-    pads = "_".join(f"{lo}-{hi}" for lo, hi in geo.padding)
-    return (
-        f"k{dims(geo.kernel)}_s{dims(geo.stride)}_d{dims(geo.dilation)}_p{pads}_g{geo.groups}"
-        f"_in{dims(geo.in_sizes)}_c{geo.c_in}-{geo.c_out}"
-    )
+_OPTIONAL_KEYS = {"note", "time_ms", "xla_time_ms", "layer"}
 
 
 def signature_of(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1) -> str:
@@ -82,22 +66,17 @@ def signature_of(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1)
     return conv_signature(geo)
 
 
-def target_device_kind() -> str:
-    """The device kind kernels are built for: an abstract device set with
-    ``jax.sharding.use_abstract_mesh`` (lowering from a CPU host), else ``jax.devices()[0]``."""
-    device = jax.sharding.get_abstract_mesh().abstract_device
-    if device is not None and device.device_kind:
-        return device.device_kind
-    return jax.devices()[0].device_kind
-
-
 def _dtype_name(dtype: Any) -> str:
     return jnp.dtype(dtype).name
 
 
 @dataclasses.dataclass(frozen=True)
 class TuningEntry:
-    """One row of the table: a configuration for a device kind, signature and dtype."""
+    """One row of the table: a configuration for a device kind, signature and dtype.
+
+    ``time_ms`` is the measured Pallas forward time of ``blocks`` and ``xla_time_ms`` XLA's
+    on the same layer and device (both optional; only measured entries have them).
+    """
 
     device: str
     signature: str
@@ -107,15 +86,31 @@ class TuningEntry:
     note: str = ""
     time_ms: float | None = None
     layer: str = ""
+    xla_time_ms: float | None = None
+
+    @property
+    def beats_xla(self) -> bool:
+        """Measured, and its Pallas time is below XLA's on the same layer and device."""
+        return (
+            self.measured
+            and self.time_ms is not None
+            and self.xla_time_ms is not None
+            and self.time_ms < self.xla_time_ms
+        )
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.device.lower(), self.signature, self.dtype)
 
     def to_json(self) -> dict:
-        d = {"device": self.device, "signature": self.signature, "dtype": self.dtype,
-             "blocks": dataclasses.asdict(self.blocks), "measured": self.measured}  # fmt: skip
-        for name in ("layer", "note", "time_ms"):
+        d = {
+            "device": self.device,
+            "signature": self.signature,
+            "dtype": self.dtype,
+            "blocks": dataclasses.asdict(self.blocks),
+            "measured": self.measured,
+        }
+        for name in ("layer", "note", "time_ms", "xla_time_ms"):
             v = getattr(self, name)
             if v not in ("", None):
                 d[name] = v
@@ -153,11 +148,21 @@ class TuningEntry:
             blocks = ConvBlocks(**b)
         except ValueError as e:
             raise ValueError(f"{where}: {d['signature']}: {e}") from e
-        t = d.get("time_ms")
-        if t is not None and (not isinstance(t, int | float) or t <= 0):
-            raise ValueError(f"{where}: time_ms must be a positive number, got {t!r}")
-        return cls(d["device"], d["signature"], dtype, blocks, d["measured"],
-                   d.get("note", ""), t, d.get("layer", ""))  # fmt: skip
+        for name in ("time_ms", "xla_time_ms"):
+            t = d.get(name)
+            if t is not None and (not isinstance(t, int | float) or isinstance(t, bool) or t <= 0):
+                raise ValueError(f"{where}: {name} must be a positive number, got {t!r}")
+        return cls(
+            d["device"],
+            d["signature"],
+            dtype,
+            blocks,
+            d["measured"],
+            d.get("note", ""),
+            d.get("time_ms"),
+            d.get("layer", ""),
+            d.get("xla_time_ms"),
+        )
 
 
 class TuningTable:
@@ -183,16 +188,21 @@ class TuningTable:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, device_kind: str, signature: str, dtype: Any) -> ConvBlocks | None:
-        """The stored blocks for a device kind (longest matching prefix), signature and dtype,
-        or ``None``."""
+    def entry(self, device_kind: str, signature: str, dtype: Any) -> TuningEntry | None:
+        """The entry for a device kind (longest matching prefix), signature and dtype, or
+        ``None``."""
         kind, dt = device_kind.lower(), _dtype_name(dtype)
         best = None
         for (dev, sig, d), e in self._entries.items():
             if sig == signature and d == dt and kind.startswith(dev):
                 if best is None or len(dev) > len(best.device):
                     best = e
-        return None if best is None else best.blocks
+        return best
+
+    def lookup(self, device_kind: str, signature: str, dtype: Any) -> ConvBlocks | None:
+        """The stored blocks of :meth:`entry`, or ``None``."""
+        e = self.entry(device_kind, signature, dtype)
+        return None if e is None else e.blocks
 
     def merged(self, other: TuningTable) -> TuningTable:
         """A new table with ``other``'s entries over this one's."""
@@ -212,8 +222,9 @@ class TuningTable:
             )
         if not isinstance(d["entries"], list):
             raise ValueError(f"{where}: entries must be a list")
-        entries = [TuningEntry.from_json(e, f"{where}, entry {i}")
-                   for i, e in enumerate(d["entries"])]  # fmt: skip
+        entries = [
+            TuningEntry.from_json(e, f"{where}, entry {i}") for i, e in enumerate(d["entries"])
+        ]
         seen = set()
         for e in entries:
             if e.key in seen:

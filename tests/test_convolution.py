@@ -6,7 +6,6 @@ import functools
 import os
 import subprocess
 import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +18,8 @@ from jax.test_util import check_grads
 
 from dlref._checks import normalize_padding
 from dlref.convolution import conv, conv_transpose, depthwise_separable_conv
+from dlref.kernels import ConvGeometry
+from dlref.testing import rel_err, tolerance
 from tests import oracles
 
 # ---- implementations under test: DLREF_IMPL=reference,xla,im2col,pallas selects them ----
@@ -120,6 +121,22 @@ def conv_kwargs(cfg, impl):
     )
 
 
+# Pallas runs in interpret mode on the CPU (a compile of the emulated kernel per example): its
+# property tests stop after PALLAS_EXAMPLES examples (the first ones hypothesis draws, the same
+# in every derandomized run); the other impls run the full max_examples.
+PALLAS_EXAMPLES = 5
+_examples_run: dict[tuple[str, str], int] = {}
+
+
+def budget_spent(test: str, impl: str) -> bool:
+    """Whether ``impl`` has run its share of examples of property test ``test``."""
+    if impl != "pallas":
+        return False
+    n = _examples_run.get((test, impl), 0) + 1
+    _examples_run[(test, impl)] = n
+    return n > PALLAS_EXAMPLES
+
+
 # Property tests compile each drawn configuration once, as one jitted program. (Compiling with
 # xla_backend_optimization_level=0 was faster but made XLA's CPU compiler abort now and then.)
 
@@ -170,6 +187,8 @@ def test_conv_matches_lax_values_and_vjp(impl, cfg):
     share a dimension: jax's input gradient of such a lax conv can abort XLA's CPU compiler
     (jaxlib 0.11.2, see test_strided_dilated_input_gradient_aborts_xla_lax_but_not_dlref), so
     the oracle there is the NumPy loop (tests/oracles.conv_vjp)."""
+    if budget_spent("test_conv_matches_lax_values_and_vjp", impl):
+        return
     with jax.enable_x64(True):
         x, w = make_inputs(cfg)
         pads = as_lax_padding(cfg["padding"], cfg["nd"])
@@ -180,9 +199,14 @@ def test_conv_matches_lax_values_and_vjp(impl, cfg):
         if strided_dilation(cfg["stride"], cfg["dilation"]):
             want = run_fast(lambda x, w: lax_conv(x, w, *lax_args), x, w)
             pairs = normalize_padding(
-                cfg["padding"], cfg["nd"], "oracle", sizes=cfg["sizes"], window=cfg["k"],
-                stride=cfg["stride"], dilation=cfg["dilation"],
-            )  # fmt: skip
+                cfg["padding"],
+                cfg["nd"],
+                "oracle",
+                sizes=cfg["sizes"],
+                window=cfg["k"],
+                stride=cfg["stride"],
+                dilation=cfg["dilation"],
+            )
             wx, ww = oracles.conv_vjp(
                 x, w, ct, cfg["stride"], pairs, cfg["dilation"], cfg["groups"]
             )
@@ -231,6 +255,40 @@ jax.jit(jax.grad(f))(x).block_until_ready()
         assert_close((gx, gw), (wx, ww), 1e-12)
 
 
+def test_no_impl_hands_xla_a_conv_dilated_on_both_sides_at_any_order():
+    """Second and third derivatives of the ABORTS_XLA configuration: impl="xla" (and "auto",
+    which picks it) compiled in a subprocess (an abort would be reported, not kill the
+    worker); the kernel impls lower to no XLA convolution at all, at any order."""
+    c = ABORTS_XLA
+    kw = {k: c[k] for k in ("stride", "padding", "dilation", "groups")}
+    code = f"""
+import jax, jax.numpy as jnp
+from dlref.convolution import conv
+jax.config.update("jax_enable_x64", True)
+x, w = jnp.ones({c["x"]}), jnp.ones({c["w"]})
+for impl in ("xla", "auto"):
+    loss = lambda x, w: jnp.sum(jnp.tanh(conv(x, w, impl=impl, **{kw!r})))
+    hvp = lambda x, w: jax.jvp(jax.grad(loss, (0, 1)), (x, w), (x, w))[1]
+    third = lambda x, w: jax.jvp(hvp, (x, w), (x, w))[1]
+    jax.block_until_ready(jax.jit(third)(x, w))
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    x = jax.ShapeDtypeStruct(c["x"], jnp.float32)
+    w = jax.ShapeDtypeStruct(c["w"], jnp.float32)
+    for impl in ("reference", "im2col", "pallas"):
+
+        def loss(x, w, impl=impl):
+            return jnp.sum(jnp.tanh(conv(x, w, impl=impl, **kw)))
+
+        def hvp(x, w, loss=loss):
+            return jax.jvp(jax.grad(loss, (0, 1)), (x, w), (x, w))[1]
+
+        text = jax.jit(hvp).lower(x, w).as_text()
+        assert "convolution" not in text, impl
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @settings(max_examples=15)
 @given(cfg=conv_configs(pad_forms=("int", "per_dim", "pairs"), strided_dilation=False))
@@ -242,6 +300,8 @@ def test_conv_transpose_is_the_vjp_of_conv(impl, cfg):
     a conv that XLA's CPU compiler can abort on (see dlref.convolution._dispatch), so those configs
     are checked against the NumPy oracle instead (test_conv_transpose_matches_numpy_oracle and
     test_conv_transpose_with_strided_dilation_does_not_abort_xla)."""
+    if budget_spent("test_conv_transpose_is_the_vjp_of_conv", impl):
+        return
     with jax.enable_x64(True):
         x, w = make_inputs(cfg)
         pads = as_lax_padding(cfg["padding"], cfg["nd"])
@@ -306,6 +366,8 @@ def test_conv_transpose_with_strided_dilation_does_not_abort_xla(impl, x64):
 @settings(max_examples=15)
 @given(cfg=conv_configs(ranks=(1, 2), pad_forms=("int", "pairs")))
 def test_conv_matches_numpy_oracle(impl, cfg):
+    if budget_spent("test_conv_matches_numpy_oracle", impl):
+        return
     with jax.enable_x64(True):
         x, w = make_inputs(cfg)
         pads = as_lax_padding(cfg["padding"], cfg["nd"])
@@ -318,6 +380,8 @@ def test_conv_matches_numpy_oracle(impl, cfg):
 @settings(max_examples=15)
 @given(cfg=conv_configs(ranks=(1, 2), pad_forms=("int", "pairs")), data=st.data())
 def test_conv_transpose_matches_numpy_oracle(impl, cfg, data):
+    if budget_spent("test_conv_transpose_matches_numpy_oracle", impl):
+        return
     with jax.enable_x64(True):
         pads = as_lax_padding(cfg["padding"], cfg["nd"])
         output_padding = tuple(
@@ -373,48 +437,149 @@ def test_hand_computed_examples(impl):
 # second-order gradients, jit / vmap, dtypes
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_check_grads_order_2(impl, x64, seed):
-    # the kernels' backward passes are custom_vjps, which have no forward mode; Pallas's backward
-    # kernels cannot be differentiated again (jax 0.11 has no derivative of pallas_call), so the
-    # pallas impl is checked to first order here (its docstring says so)
-    modes = ["fwd", "rev"] if impl in ("reference", "xla") else ["rev"]
-    order = 1 if impl == "pallas" else 2
-    x = normal(seed, (1, 5, 5, 4))
-    w = normal(seed + 1, (2, 2, 2, 6))
-    f = functools.partial(
-        conv, stride=(2, 1), padding=((1, 0), (1, 2)), dilation=(1, 2), groups=2, impl=impl
-    )
-    check_grads(jax.jit(f), (x, w), order=order, modes=modes)
-    # 1-D for the composites, to keep the compile count down
-    y, wt = normal(seed + 2, (1, 4, 4)), normal(seed + 3, (2, 3, 4))
-    t = functools.partial(
-        conv_transpose, stride=2, padding=1, output_padding=1, dilation=2, groups=2, impl=impl
-    )
-    check_grads(jax.jit(t), (y, wt), order=order, modes=modes)
-    x1, wd, wp = (
-        normal(seed + 4, (1, 7, 2)),
-        normal(seed + 5, (3, 1, 4)),
-        normal(seed + 6, (1, 4, 3)),
-    )
-    s = functools.partial(depthwise_separable_conv, padding="SAME", impl=impl)
-    check_grads(jax.jit(s), (x1, wd, wp), order=order, modes=modes)
+# One small configuration per op, with every option that changes the index arithmetic (Pallas
+# runs in interpret mode here, so the shapes are tiny): a 2-D grouped conv with stride, dilation
+# and (lo, hi) padding; a 1-D strided, dilated, grouped transposed conv with output_padding; a
+# 1-D separable conv (depthwise with multiplier 2, then 1x1).
+OPS = {
+    "conv": (
+        conv,
+        dict(stride=(2, 1), padding=((1, 0), (1, 2)), dilation=(1, 2), groups=2),
+        [(1, 5, 5, 4), (2, 2, 2, 6)],
+    ),
+    "conv_transpose": (
+        conv_transpose,
+        dict(stride=2, padding=1, output_padding=1, dilation=2, groups=2),
+        [(1, 4, 4), (2, 3, 4)],
+    ),
+    "separable": (
+        depthwise_separable_conv,
+        dict(padding="SAME"),
+        [(1, 7, 2), (3, 1, 4), (1, 4, 3)],
+    ),
+}
+TABLE_IMPLS = [*IMPLS, "auto"] if "auto" not in IMPLS else IMPLS  # auto: also picked impls
+
+
+def _transformations(fn, args, ct, tangents, batched):
+    """Every transformation of ``fn`` at ``args`` (one jitted program per impl and op).
+
+    ``batched`` are the arguments with a leading axis of 2 for vmap (and its Python loop).
+    The loss is nonlinear (tanh) so that its Hessian is not zero (a conv is linear in each
+    argument)."""
+    last = len(args) - 1
+
+    def loss(*a):
+        return jnp.sum(jnp.tanh(fn(*a)) * ct)
+
+    def loop(axes):
+        rows = []
+        for i in range(2):
+            rows.append(fn(*(b[i] if ax == 0 else a for a, b, ax in zip(args, batched, axes))))
+        return jnp.stack(rows)
+
+    first, only_last = (0,) + (None,) * last, (None,) * last + (0,)
+    everything = (0,) * len(args)
+    y, pull = jax.vjp(fn, *args)
+    grad_w = jax.grad(loss, argnums=last)
+    return {
+        "jit": y,
+        "vjp": pull(ct),
+        "grad": jax.grad(loss, argnums=tuple(range(len(args))))(*args),
+        "jvp": jax.jvp(fn, args, tangents)[1],
+        "linearize": jax.linearize(fn, *args)[1](*tangents),
+        "jacfwd": jax.jacfwd(fn, argnums=last)(*args),
+        "jacrev": jax.jacrev(fn, argnums=last)(*args),
+        "hessian": jax.hessian(loss, argnums=last)(*args),
+        "jvp_of_grad": jax.jvp(grad_w, args, tangents)[1],
+        "order_3": jax.jvp(lambda *a: jax.jvp(grad_w, a, tangents)[1], args, tangents)[1],
+        "vmap_x": jax.vmap(fn, first)(*(batched[0], *args[1:])),
+        "loop_x": loop(first),
+        "vmap_w": jax.vmap(fn, only_last)(*(*args[:-1], batched[-1])),
+        "loop_w": loop(only_last),
+        "vmap_all": jax.vmap(fn, everything)(*batched),
+        "loop_all": loop(everything),
+        "per_example_grad": jax.vmap(grad_w, first)(*(batched[0], *args[1:])),
+    }
+
+
+def _table_inputs(op):
+    fn, kwargs, shapes = OPS[op]
+    args = tuple(normal(10 + i, s) for i, s in enumerate(shapes))
+    tangents = tuple(normal(20 + i, s) for i, s in enumerate(shapes))
+    batched = [normal(30 + i, (2, *s)) for i, s in enumerate(shapes)]
+    out = jax.eval_shape(functools.partial(fn, **kwargs), *args).shape
+    return fn, kwargs, args, tangents, batched, normal(40, out)
+
+
+@functools.cache
+def _xla_transformations(op):
+    """impl="xla" (lax.conv_general_dilated and lax's own rules): the counterpart."""
+    with jax.enable_x64(True):
+        fn, kwargs, args, tangents, batched, ct = _table_inputs(op)
+        f = functools.partial(fn, impl="xla", **kwargs)
+        out = jax.jit(lambda *a: _transformations(f, *a))(args, ct, tangents, batched)
+        return jax.tree.map(np.asarray, out)
+
+
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("impl", TABLE_IMPLS)
+def test_every_transformation_at_every_order(impl, op, x64):
+    """The table: jit, vjp, grad, jvp, linearize, jacfwd, jacrev, hessian, jvp of grad (a
+    Hessian-vector product), a third-order derivative, vmap over x, over the kernel and over
+    both (against a Python loop), and per-example gradients, in float64, for every impl;
+    each against impl="xla" (lax's rules) to 1e-10 (dlref.testing.tolerance(float64))."""
+    fn, kwargs, args, tangents, batched, ct = _table_inputs(op)
+    f = functools.partial(fn, impl=impl, **kwargs)
+    got = jax.jit(lambda *a: _transformations(f, *a))(args, ct, tangents, batched)
+    want = _xla_transformations(op)
+    tol = tolerance(jnp.float64)
+    bad = {name: rel_err(got[name], want[name]) for name in want}
+    bad = {name: e for name, e in bad.items() if not e <= tol}
+    for v in ("x", "w", "all"):
+        e = rel_err(got[f"vmap_{v}"], got[f"loop_{v}"])
+        if not e <= tol:
+            bad[f"vmap_{v} vs loop"] = e
+    assert not bad, f"{op}, impl={impl}: relative errors above {tol}: {bad}"
+
+
+def _all_ops(impl):
+    """Every op of the table in one function (one check_grads per impl), and its arguments."""
+    args, fns = [], []
+    for op in OPS:
+        fn, kwargs, shapes = OPS[op]
+        fns.append((functools.partial(fn, impl=impl, **kwargs), len(args), len(shapes)))
+        args += [normal(50 + len(args), s) for s in shapes]
+
+    def f(*a):
+        return tuple(fn(*a[i : i + n]) for fn, i, n in fns)
+
+    return f, tuple(args)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_jit_and_vmap_agree_with_eager(impl, seed):
-    x = normal(seed, (3, 2, 7, 6, 4), np.float32)  # a vmapped axis in front of the batch
-    w = normal(seed + 1, (3, 3, 2, 4), np.float32)
-    f = functools.partial(conv, stride=2, padding="SAME", dilation=(2, 1), groups=2, impl=impl)
-    eager = jnp.stack([f(xi, w) for xi in x])
-    np.testing.assert_allclose(jax.jit(f)(x[0], w), eager[0], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(jax.vmap(f, (0, None))(x, w), eager, rtol=1e-6, atol=1e-6)
-    t = functools.partial(
-        conv_transpose, stride=2, padding=1, output_padding=1, groups=2, impl=impl
-    )
-    eager_t = jnp.stack([t(yi, w) for yi in eager])
-    np.testing.assert_allclose(jax.jit(t)(eager[0], w), eager_t[0], rtol=1e-6, atol=1e-5)
-    np.testing.assert_allclose(jax.vmap(t, (0, None))(eager, w), eager_t, rtol=1e-6, atol=1e-5)
+def test_check_grads_order_2_both_modes(impl, x64):
+    """jax.test_util.check_grads(order=2, modes=("fwd", "rev")) in float64, every op at once
+    (finite differences against forward and reverse mode, and against their derivatives)."""
+    f, args = _all_ops(impl)
+    check_grads(jax.jit(f), args, order=2, modes=("fwd", "rev"))
+
+
+def test_auto_is_exactly_the_implementation_it_picks(x64):
+    """impl="auto" traces to the same program as the impls it picks (dlref.convolution
+    .auto_impl), so their check_grads rows cover it: on the CPU, XLA for the grouped conv and
+    the transposed conv, the per-tap reference for the depthwise half and im2col's matmul for
+    the pointwise half of the separable conv."""
+    f_auto, args = _all_ops("auto")
+    (_, kw_conv, _), (_, kw_t, _), (_, kw_sep, _) = OPS.values()
+
+    def f_picked(x, w, y, wt, x1, wd, wp):
+        a = conv(x, w, impl="xla", **kw_conv)
+        b = conv_transpose(y, wt, impl="xla", **kw_t)
+        h = conv(x1, wd, groups=x1.shape[-1], impl="reference", **kw_sep)
+        return a, b, conv(h, wp, impl="im2col")
+
+    assert str(jax.make_jaxpr(f_auto)(*args)) == str(jax.make_jaxpr(f_picked)(*args))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -698,8 +863,16 @@ def test_conv_transpose_bad_input(kwargs, match):
         conv_transpose(Y2, w, **kwargs)
 
 
-def test_output_padding_below_dilation_is_allowed():
-    # PyTorch's rule is "smaller than stride OR dilation": stride 1, dilation 2 allows 1
+@pytest.mark.parametrize("impl", IMPLS)
+def test_output_padding_below_dilation_is_allowed(impl, x64):
+    # PyTorch's rule is "smaller than stride OR dilation": stride 1, dilation 2 allows 1; the
+    # forward conv of that size has one more output than the input, whose adjoint the kernels
+    # take of the input padded with a zero (xla interleaves and pads instead)
+    y, w = normal(0, (1, 4, 5, 6)), normal(1, (3, 3, 2, 6))
+    kw = dict(dilation=2, output_padding=1, padding=1, groups=3)
+    got = conv_transpose(y, w, impl=impl, **kw)
+    assert got.shape == (1, 7, 8, 6)  # (4-1) - 2 + 2*(3-1) + 1 + 1 = 7, (5-1) - 2 + 4 + 2 = 8
+    assert_close(got, conv_transpose(y, w, impl="xla", **kw), 1e-12)
     assert conv_transpose(Y2, WT, dilation=2, output_padding=1).shape == (1, 9, 9, 2)
 
 
@@ -712,60 +885,120 @@ def test_depthwise_separable_bad_pointwise():
 # impl dispatch to dlref.kernels (the contract the kernels package implements)
 
 
-@pytest.fixture
-def fake_kernels(monkeypatch):
-    """A stand-in ``dlref.kernels`` recording its calls; pallas raises NotImplementedError."""
-    calls = []
-    module = types.ModuleType("dlref.kernels")
-
-    def im2col_conv(x, w, *, stride, padding, dilation, groups):
-        calls.append(("im2col", x.shape, w.shape, stride, padding, dilation, groups))
-        return lax_conv(x, w, stride, padding, dilation, groups)
-
-    def pallas_conv(x, w, *, stride, padding, dilation, groups):
-        calls.append(("pallas", x.shape, w.shape, stride, padding, dilation, groups))
-        raise NotImplementedError("fake: no pallas here")
-
-    module.im2col_conv, module.pallas_conv = im2col_conv, pallas_conv
-    monkeypatch.setitem(sys.modules, "dlref.kernels", module)
-    return calls
+def _conv_eqns(fn, *args, name="dlref_conv"):
+    return [e for e in jax.make_jaxpr(fn)(*args).eqns if e.primitive.name == name]
 
 
-def test_kernels_get_validated_channels_last_arguments(fake_kernels, x64):
-    x, w = normal(0, (2, 4, 7, 6)), normal(1, (6, 2, 3, 3))  # NCHW, OIHW: C_in 4, C_out 6, G 2
-    want = conv(x, w, stride=2, padding="SAME", groups=2, layout="NCHW", impl="xla")
-    got = conv(x, w, stride=2, padding="SAME", groups=2, layout="NCHW", impl="im2col")
-    assert_close(got, want, 1e-12)
-    assert fake_kernels == [
-        ("im2col", (2, 7, 6, 4), (3, 3, 2, 6), (2, 2), ((1, 1), (0, 1)), (1, 1), 2)
-    ]
-    with pytest.raises(NotImplementedError, match="fake"):
-        conv(x, w, groups=2, layout="NCHW", impl="pallas")
-
-
-def test_auto_falls_back_to_xla(fake_kernels, x64):
-    x, w = normal(0, (1, 6, 6, 2)), normal(1, (3, 3, 2, 4))
-    got = conv(x, w, padding=1, impl="auto")
-    assert [c[0] for c in fake_kernels] == ["pallas"]
-    assert_close(got, lax_conv(x, w, (1, 1), [(1, 1)] * 2, (1, 1), 1), 1e-12)
-    # conv_transpose hands the kernels the zero-interleaved, padded input and a plain conv
-    wt = normal(2, (3, 3, 4, 2))  # (*k, C_out_t, C_in_t)
-    y = conv_transpose(x, wt, stride=2, padding=1, output_padding=1, impl="im2col")
-    # (6-1)*2+1 = 11 after interleaving, + (3-1-1) low + (3-1-1+1) high = 14; kernel (*k, 2, 4)
-    assert fake_kernels[-1] == (
-        "im2col",
-        (1, 14, 14, 2),
-        (3, 3, 2, 4),
-        (1, 1),
-        ((0, 0),) * 2,
-        (1, 1),
-        1,
+def test_kernels_get_validated_channels_last_arguments(x64):
+    # NCHW, OIHW: C_in 4, C_out 6, groups 2; "SAME" at stride 2 resolved to (lo, hi) pairs
+    x, w = normal(0, (2, 4, 7, 6)), normal(1, (6, 2, 3, 3))
+    kw = dict(stride=2, padding="SAME", groups=2, layout="NCHW")
+    want = conv(x, w, impl="xla", **kw)
+    assert_close(conv(x, w, impl="im2col", **kw), want, 1e-12)
+    (eqn,) = _conv_eqns(functools.partial(conv, impl="im2col", **kw), x, w)
+    assert [v.aval.shape for v in eqn.invars] == [(2, 7, 6, 4), (3, 3, 2, 6)]
+    assert eqn.params["impl"] == "im2col"
+    assert eqn.params["geometry"] == ConvGeometry(
+        in_sizes=(7, 6),
+        kernel=(3, 3),
+        stride=(2, 2),
+        padding=((1, 1), (0, 1)),
+        dilation=(1, 1),
+        out_sizes=(4, 3),
+        groups=2,
+        c_in=4,
+        c_out=6,
     )
-    want = conv_transpose(x, wt, stride=2, padding=1, output_padding=1, impl="xla")
-    assert_close(y, want, 1e-12)
 
 
-def test_kernels_are_not_imported_with_dlref_conv():
-    code = "import sys, dlref.convolution; print('dlref.kernels' in sys.modules)"
+def test_conv_transpose_binds_the_input_gradient_of_its_forward_conv(x64):
+    # conv_transpose is dlref_conv_transpose with the geometry of the conv it is the adjoint
+    # of: that conv maps the 12-pixel output, (6-1)*2 - 2*1 + (3-1) + 1 + 1 (PyTorch's rule),
+    # back to the 6-pixel input.
+    x, wt = normal(0, (1, 6, 6, 2)), normal(2, (3, 3, 4, 2))  # (*k, C_out_t, C_in_t)
+    kw = dict(stride=2, padding=1, output_padding=1)
+    f = functools.partial(conv_transpose, impl="im2col", **kw)
+    (eqn,) = _conv_eqns(f, x, wt, name="dlref_conv_transpose")
+    geo = eqn.params["geometry"]
+    assert (geo.in_sizes, geo.out_sizes, geo.c_in, geo.c_out) == ((12, 12), (6, 6), 4, 2)
+    assert (geo.stride, geo.padding) == ((2, 2), ((1, 1), (1, 1)))
+    assert_close(f(x, wt), conv_transpose(x, wt, impl="xla", **kw), 1e-12)
+
+
+def test_auto_on_the_cpu_never_runs_pallas(x64):
+    # dlref.convolution.auto_impl's CPU rule (from dlref bench's CPU suite): XLA for a dense
+    # 3x3, the per-tap reference for a depthwise conv, im2col's matmul for a 1x1
+    x = normal(0, (1, 6, 6, 4))
+    cases = [
+        (normal(1, (3, 3, 4, 8)), dict(padding=1), None),
+        (normal(2, (3, 3, 1, 8)), dict(padding=1, groups=4), "reference"),
+        (normal(3, (1, 1, 4, 8)), {}, "im2col"),
+    ]
+    for w, kw, impl in cases:
+        eqns = _conv_eqns(functools.partial(conv, impl="auto", **kw), x, w)
+        assert [e.params["impl"] for e in eqns] == ([] if impl is None else [impl])
+        assert_close(conv(x, w, impl="auto", **kw), conv(x, w, impl="xla", **kw), 1e-12)
+
+
+H100 = jax.sharding.AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
+H100_MESH = jax.sharding.AbstractMesh(
+    (1,), ("x",), (jax.sharding.AxisType.Explicit,), abstract_device=H100
+)
+
+
+@pytest.mark.parametrize(
+    "measured,pallas_ms,xla_ms,want",
+    [(True, 0.05, 0.08, "pallas"), (True, 0.09, 0.08, "xla"), (False, 0.05, 0.08, "xla")],
+    ids=["measured-faster", "measured-slower", "unmeasured"],
+)
+def test_auto_on_a_gpu_picks_pallas_only_where_a_measured_entry_beat_xla(
+    measured, pallas_ms, xla_ms, want, tmp_path, monkeypatch
+):
+    from dlref.kernels import tuning
+
+    x = jax.ShapeDtypeStruct((8, 56, 56, 64), jnp.bfloat16)
+    w = jax.ShapeDtypeStruct((3, 3, 64, 64), jnp.bfloat16)
+    sig = tuning.signature_of(x.shape, w.shape, padding=1)
+    entry = tuning.TuningEntry(
+        "NVIDIA H100",
+        sig,
+        "bfloat16",
+        tuning.ConvBlocks(),
+        measured,
+        "test",
+        pallas_ms,
+        xla_time_ms=xla_ms,
+    )
+    tuning.TuningTable([entry]).save(tmp_path / "t.json")
+    monkeypatch.setenv(tuning.ENV_VAR, str(tmp_path / "t.json"))
+    with jax.sharding.use_abstract_mesh(H100_MESH):
+        jaxpr = jax.make_jaxpr(functools.partial(conv, padding=1, impl="auto"))(x, w)
+    names = {e.primitive.name: e.params.get("impl") for e in jaxpr.eqns}
+    if want == "pallas":
+        assert names.get("dlref_conv") == "pallas"
+    else:
+        assert "conv_general_dilated" in names and "dlref_conv" not in names
+
+
+def test_pallas_is_not_imported_with_dlref():
+    # The primitives (dlref.kernels.primitives) are light; Pallas is imported on first use.
+    code = (
+        "import sys, dlref, dlref.convolution; "
+        "print(any(m.startswith('jax.experimental.pallas') for m in sys.modules), "
+        "'dlref.kernels.pallas_igemm' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "fn", ["conv", "conv_transpose", "im2col_conv", "pallas_conv"], ids=lambda f: f
+)
+def test_non_int_groups_is_a_type_error_everywhere(fn):
+    # One validation (dlref.kernels.blocks.conv_geometry, through _checks.check_int): one
+    # exception type for one fault, whichever entry point.
+    from dlref import kernels
+
+    f = {"conv": conv, "conv_transpose": conv_transpose}.get(fn) or getattr(kernels, fn)
+    with pytest.raises(TypeError, match=r"groups must be an int, got 1\.5"):
+        f(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 2)), groups=1.5)

@@ -1,7 +1,10 @@
 """The oracle the kernel tests compare with: ``lax.conv_general_dilated`` at HIGHEST precision,
-and the epilogue written out in jnp (independently of the kernels' own helpers)."""
+and the epilogue written out in jnp (independently of the kernels' own helpers). Errors are
+measured with ``dlref.testing.rel_err``."""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +22,15 @@ def lax_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
         padding, nd, "oracle", sizes=x.shape[1:-1], window=w.shape[:-2], stride=s, dilation=d
     )
     return lax.conv_general_dilated(
-        x, w, s, pads, rhs_dilation=d, dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"),
-        feature_group_count=groups, precision=lax.Precision.HIGHEST,
-    )  # fmt: skip
+        x,
+        w,
+        s,
+        pads,
+        rhs_dilation=d,
+        dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"),
+        feature_group_count=groups,
+        precision=lax.Precision.HIGHEST,
+    )
 
 
 def lax_conv_epilogue(x, w, bias, scale, shift, residual, *, activation, slope=0.01, **conv):
@@ -38,15 +47,34 @@ def lax_conv_epilogue(x, w, bias, scale, shift, residual, *, activation, slope=0
     return z
 
 
-def rel_err(a, b) -> float:
-    a = jnp.asarray(a, jnp.float32)
-    b = jnp.asarray(b, jnp.float32)
-    return float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30))
-
-
 def vjp_both(f, ref, args, key):
     """Values of ``f`` and ``ref`` and their VJPs with the same cotangent."""
     want, pull_ref = jax.vjp(ref, *args)
     got, pull = jax.vjp(f, *args)
     ct = jax.random.normal(key, want.shape, jnp.float32)
     return got, want, pull(ct.astype(got.dtype)), pull_ref(ct.astype(want.dtype))
+
+
+def lax_patches(x, kernel, *, stride=1, padding=0, dilation=1, groups=1):
+    """``lax.conv_general_dilated_patches`` as ``(groups, N·prod(out), prod(k)·C/groups)``
+    with columns ordered (tap, channel), the layout of ``dlref.kernels.im2col`` (lax orders
+    the features channel-major: (channel, tap))."""
+    nd = len(kernel)
+    sp = {1: "W", 2: "HW", 3: "DHW"}[nd]
+    s = as_tuple(stride, nd, "stride", "oracle")
+    d = as_tuple(dilation, nd, "dilation", "oracle")
+    pads = normalize_padding(
+        padding, nd, "oracle", sizes=x.shape[1:-1], window=kernel, stride=s, dilation=d
+    )
+    p = lax.conv_general_dilated_patches(
+        x,
+        tuple(kernel),
+        s,
+        pads,
+        rhs_dilation=d,
+        dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"),
+        precision=lax.Precision.HIGHEST,
+    )
+    c, taps = x.shape[-1], math.prod(kernel)
+    p = p.reshape(-1, groups, c // groups, taps)  # (rows, g, c_g, taps)
+    return p.transpose(1, 0, 3, 2).reshape(groups, -1, taps * (c // groups))

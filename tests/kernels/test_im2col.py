@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _oracle import lax_conv, rel_err, vjp_both
-from jax.test_util import check_grads
+from _oracle import lax_conv, lax_patches, vjp_both
 
-from dlref.kernels import im2col_conv
+from dlref.kernels import col2im, im2col, im2col_conv, im2col_input_grad, im2col_weight_grad
+from dlref.testing import rel_err
 
 # (x shape, w shape, options): every option of conv, 1-3 spatial dims.
 CONFIGS = [
@@ -66,33 +66,58 @@ def test_low_precision_keeps_dtype(key, dtype, tol):
 
 
 def test_backward_is_the_explicit_col2im(key):
-    # The custom_vjp is used: the gradient's jaxpr has no convolution, only pads and dots.
+    # The primitives carry the im2col implementation into the backward pass: the gradient's
+    # jaxpr holds the input-gradient (col2im) and weight-gradient primitives, and its lowered
+    # program no XLA convolution, only pads, slices and dots.
     x, w, _ = _inputs(key, (1, 6, 6, 2), (3, 3, 2, 2))
-    jaxpr = str(jax.make_jaxpr(jax.grad(lambda x, w: im2col_conv(x, w, stride=2).sum()))(x, w))
-    assert "conv_general_dilated" not in jaxpr
-    assert "pad" in jaxpr and "dot_general" in jaxpr
+
+    def loss(x, w):
+        return im2col_conv(x, w, stride=2).sum()
+
+    jaxpr = jax.make_jaxpr(jax.grad(loss, (0, 1)))(x, w)
+    prims = {e.primitive.name: e.params.get("impl") for e in jaxpr.eqns}
+    assert prims["dlref_conv_transpose"] == prims["dlref_conv_weight_grad"] == "im2col"
+    text = jax.jit(jax.grad(loss, (0, 1))).lower(x, w).as_text()
+    assert "convolution" not in text and "stablehlo.pad" in text and "dot_general" in text
 
 
-def test_check_grads_float64(key, x64):
-    x, w, _ = _inputs(key, (1, 5, 4, 2), (2, 3, 1, 4), jnp.float64)
-
-    def f(x, w):
-        return im2col_conv(x, w, stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
-
-    assert f(x, w).dtype == jnp.float64
-    # custom_vjp has no forward mode: reverse over reverse, to second order.
-    check_grads(f, (x, w), order=2, modes=["rev"])
+BACKWARD = [CONFIGS[i] for i in (3, 5, 7)]
+BACKWARD_IDS = [IDS[i] for i in (3, 5, 7)]
 
 
-def test_jit_and_vmap_agree_with_eager(key):
-    x, w, _ = _inputs(key, (3, 2, 6, 5, 2), (3, 3, 2, 3))
+@pytest.mark.parametrize("xs,ws,opts", BACKWARD, ids=BACKWARD_IDS)
+def test_explicit_backward_functions_match_lax(key, xs, ws, opts):
+    x, w, kc = _inputs(key, xs, ws)
+    dy = jax.random.normal(kc, jax.eval_shape(lambda x, w: lax_conv(x, w, **opts), x, w).shape)
 
-    def f(x):
-        return im2col_conv(x, w, stride=2, padding=1)
+    def both(x, w, dy):
+        got = (
+            im2col_input_grad(dy, w, x.shape, **opts),
+            im2col_weight_grad(x, dy, ws[:-2], **opts),
+        )
+        return got, jax.vjp(lambda x, w: lax_conv(x, w, **opts), x, w)[1](dy)
 
-    eager = jnp.stack([f(xi) for xi in x])
-    np.testing.assert_allclose(jax.vmap(f)(x), eager, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(jax.jit(jax.vmap(f))(x), eager, rtol=1e-6, atol=1e-6)
+    (got_dx, got_dw), (want_dx, want_dw) = jax.jit(both)(x, w, dy)
+    assert rel_err(got_dx, want_dx) < 2e-6
+    assert rel_err(got_dw, want_dw) < 2e-6
+
+
+@pytest.mark.parametrize("xs,ws,opts", BACKWARD, ids=BACKWARD_IDS)
+def test_col2im_is_what_autodiff_gives_for_im2col(key, xs, ws, opts):
+    # im2col's columns are lax's patches (reordered); col2im, the scatter grouped by stride
+    # residue, equals jax's linear transpose of the gather.
+    x, _, kc = _inputs(key, xs, ws)
+    k = ws[:-2]
+
+    def all_of(x, kc):
+        cols = im2col(x, k, **opts)
+        ct = jax.random.normal(kc, cols.shape)
+        (want,) = jax.linear_transpose(lambda x: im2col(x, k, **opts), x)(ct)
+        return cols, lax_patches(x, k, **opts), col2im(ct, x.shape, k, **opts), want
+
+    cols, lax_cols, got, want = jax.jit(all_of)(x, kc)
+    assert rel_err(cols, lax_cols) == 0.0
+    assert rel_err(got, want) < 1e-6
 
 
 def test_worked_example():
@@ -113,10 +138,10 @@ def test_extreme_inputs_are_finite():
     [
         ((1, 4, 4, 2), (3, 3, 2), {}, ValueError, "x must have rank 3"),
         ((1, 4, 4, 2), (3, 3, 2, 2, 2, 2, 2), {}, ValueError, "w must have rank"),
-        ((1, 4, 4, 3), (3, 3, 1, 2), dict(groups=2), ValueError, "C=3 must be divisible"),
-        ((1, 4, 4, 4), (3, 3, 2, 3), dict(groups=2), ValueError, "O=3 must be divisible"),
+        ((1, 4, 4, 3), (3, 3, 1, 2), dict(groups=2), ValueError, "C_in=3 must be divisible"),
+        ((1, 4, 4, 4), (3, 3, 2, 3), dict(groups=2), ValueError, "C_out=3 must be divisible"),
         ((1, 4, 4, 4), (3, 3, 4, 2), dict(groups=2), ValueError, r"w.shape\[-2\]=4"),
-        ((1, 4, 4, 2), (3, 3, 2, 2), dict(groups=0), ValueError, "groups must be a positive"),
+        ((1, 4, 4, 2), (3, 3, 2, 2), dict(groups=0), ValueError, "groups must be >= 1"),
         ((1, 2, 2, 2), (3, 3, 2, 2), {}, ValueError, "larger than the padded input"),
         ((1, 4, 4, 2), (3, 3, 2, 2), dict(stride=0), ValueError, "stride must be >= 1"),
         ((1, 4, 4, 2), (3, 3, 2, 2), dict(padding="FULL"), ValueError, "padding must be"),
@@ -130,3 +155,16 @@ def test_errors(xs, ws, kw, err, match):
 def test_integer_input_is_a_type_error():
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         im2col_conv(jnp.ones((1, 4, 4, 2), jnp.int32), jnp.ones((3, 3, 2, 2)))
+
+
+def test_backward_function_errors():
+    x, w, dy = jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 2)), jnp.ones((1, 2, 2, 2))
+    with pytest.raises(ValueError, match=r"im2col_input_grad: dy must have .* \(1, 2, 2, 2\)"):
+        im2col_input_grad(jnp.ones((1, 3, 2, 2)), w, x.shape)
+    with pytest.raises(ValueError, match=r"im2col_weight_grad: dy must have"):
+        im2col_weight_grad(x, jnp.ones((1, 3, 3, 2)), 3)
+    with pytest.raises(ValueError, match=r"col2im: cols must have shape \(1, 4, 18\)"):
+        col2im(jnp.ones((1, 4, 9)), x.shape, 3)
+    with pytest.raises(TypeError, match="im2col: x must have a floating dtype"):
+        im2col(jnp.ones((1, 4, 4, 2), jnp.int32), 3)
+    assert im2col_weight_grad(x, dy, (3, 3)).shape == w.shape

@@ -18,9 +18,11 @@ import warnings
 import jax
 import jax.numpy as jnp
 import pytest
+from jax.extend.core import subjaxprs
 from jax.sharding import AbstractDevice, AbstractMesh, AxisType
 
 from dlref.kernels import ConvBlocks, pallas_conv
+from dlref.kernels.primitives import is_conv_primitive
 
 H100 = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
 MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=H100)
@@ -118,7 +120,7 @@ TPU_MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=TPU)
 )
 def test_tpu_variant_lowers_to_mosaic(dtype, ws, opts):
     # The (8, 128)-tiled TPU variant lowers to Mosaic custom calls from this CPU host (the
-    # Mosaic compiler itself runs on a TPU; its numerics are tested in the TPU interpreter).
+    # Mosaic compiler itself runs on a TPU; its numerics are tested in interpret mode).
     x = jax.ShapeDtypeStruct((2, 16, 16, 128), dtype)
     w = jax.ShapeDtypeStruct(ws, dtype)
 
@@ -131,4 +133,60 @@ def test_tpu_variant_lowers_to_mosaic(dtype, ws, opts):
         grad = jax.jit(jax.grad(loss, (0, 1))).trace(x, w)
         grad_text = grad.lower(lowering_platforms=("tpu",)).as_text()
     assert text.count("custom_call @tpu_custom_call") == 1
-    assert grad_text.count("custom_call @tpu_custom_call") == 3
+    # input- and weight-gradient kernels, and the forward kernel where the activation's
+    # derivative needs its output (relu); a sum of the bare conv needs no forward at all
+    want = 3 if "activation" in opts else 2
+    assert grad_text.count("custom_call @tpu_custom_call") == want
+
+
+def _census(jaxpr, counts=None) -> dict[str, int]:
+    """How many of each convolution primitive a jaxpr binds (sub-jaxprs included)."""
+    counts = {"conv": 0, "transpose": 0, "wgrad": 0} if counts is None else counts
+    for eqn in jaxpr.eqns:
+        for kind in counts:
+            if is_conv_primitive(eqn.primitive, kind):
+                assert eqn.params["impl"] == "pallas"
+                counts[kind] += 1
+    for sub in subjaxprs(jaxpr):
+        _census(sub, counts)
+    return counts
+
+
+@pytest.mark.parametrize(
+    "transform,want",
+    [
+        ("grad", {"conv": 1, "transpose": 1, "wgrad": 1}),
+        ("jvp", {"conv": 3, "transpose": 0, "wgrad": 0}),
+        ("hvp", None),
+    ],
+)
+def test_both_directions_and_every_order_run_the_pallas_kernels(transform, want):
+    """Reverse mode runs the forward, input-gradient and weight-gradient kernels; forward mode
+    runs the forward kernel on the primal and on each tangent (bilinearity); a
+    Hessian-vector product (forward over reverse) runs only these kernels too. Counted twice:
+    the primitives in the jaxpr, and the Triton kernels in the module lowered for CUDA, which
+    has no XLA convolution."""
+    x = jax.ShapeDtypeStruct((2, 8, 8, 16), jnp.float32)
+    w = jax.ShapeDtypeStruct((3, 3, 16, 16), jnp.float32)
+    b = jax.ShapeDtypeStruct((16,), jnp.float32)
+
+    def f(x, w, b):
+        return pallas_conv(x, w, bias=b, stride=2, padding=1, activation="tanh")
+
+    def loss(x, w, b):
+        return jnp.sum(f(x, w, b) ** 2)
+
+    fn = {
+        "grad": jax.grad(loss, (0, 1, 2)),
+        "jvp": lambda x, w, b: jax.jvp(f, (x, w, b), (x, w, b)),
+        "hvp": lambda x, w, b: jax.jvp(jax.grad(loss, (0, 1, 2)), (x, w, b), (x, w, b)),
+    }[transform]
+    with jax.sharding.use_abstract_mesh(MESH):
+        counts = _census(jax.make_jaxpr(fn)(x, w, b).jaxpr)
+    if want is not None:
+        assert counts == want
+    else:  # forward over reverse: more of each, all of them Pallas
+        assert counts["conv"] >= 3 and counts["transpose"] >= 2 and counts["wgrad"] >= 2
+    text = _lower(fn, x, w, b)
+    assert _triton_calls(text) == sum(counts.values())
+    assert "stablehlo.convolution" not in text

@@ -9,11 +9,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _oracle import lax_conv, lax_conv_epilogue, rel_err, vjp_both
+from _oracle import lax_conv, lax_conv_epilogue, vjp_both
 from jax.experimental.pallas import tpu as pltpu
 from jax.test_util import check_grads
 
-from dlref.kernels import ConvBlocks, choose_blocks, pallas_conv
+from dlref.kernels import (
+    ConvBlocks,
+    choose_blocks,
+    pallas_conv,
+    pallas_conv_input_grad,
+    pallas_conv_weight_grad,
+)
+from dlref.testing import rel_err
 
 CONFIGS = [
     ((2, 7, 6, 3), (3, 3, 3, 5), dict(stride=2, padding=1)),
@@ -76,9 +83,16 @@ def test_fused_epilogue_and_its_gradient(key, activation):
 
     def f(*a):
         return pallas_conv(
-            a[0], a[1], bias=a[2], scale=a[3], shift=a[4], residual=a[5],
-            activation=activation, negative_slope=0.2, **opts,
-        )  # fmt: skip
+            a[0],
+            a[1],
+            bias=a[2],
+            scale=a[3],
+            shift=a[4],
+            residual=a[5],
+            activation=activation,
+            negative_slope=0.2,
+            **opts,
+        )
 
     def ref(*a):
         return lax_conv_epilogue(*a, activation=activation, slope=0.2, **opts)
@@ -107,7 +121,9 @@ def test_subgradient_at_zero(activation, want):
     np.testing.assert_array_equal(g, [9.0 * want])  # 9 output pixels, each contributing act'(0)
 
 
-def test_tpu_variant_in_tpu_interpreter(key):
+def test_tpu_variant_interpreted(key):
+    # interpret=pltpu.InterpretParams() runs the TPU variant (128-channel blocks, block_m a
+    # multiple of 8) in the generic interpreter.
     kx, kw, kc = jax.random.split(key, 3)
     x, w = jax.random.normal(kx, (1, 6, 6, 3)), jax.random.normal(kw, (3, 3, 3, 5))
 
@@ -117,23 +133,67 @@ def test_tpu_variant_in_tpu_interpreter(key):
     def ref(x, w):
         return lax_conv(x, w, stride=2, padding=1)
 
-    got, want, g_got, g_want = vjp_both(f, ref, (x, w), kc)
+    (eqn,) = [e for e in jax.make_jaxpr(f)(x, w).eqns if e.primitive.name == "dlref_conv"]
+    assert eqn.params["options"].backend == "tpu"
+    got, want, g_got, g_want = jax.jit(lambda x, w: vjp_both(f, ref, (x, w), kc))(x, w)
     assert rel_err(got, want) < 1e-5
     for a, b in zip(g_got, g_want, strict=True):
         assert rel_err(a, b) < 1e-5
 
 
-def test_check_grads_float64(key, x64):
-    kx, kw = jax.random.split(key)
-    x, w = jax.random.normal(kx, (1, 4, 3, 2), jnp.float64), jax.random.normal(kw, (2, 2, 2, 2))
-    w = w.astype(jnp.float64)
+def test_fused_epilogue_differentiates_to_second_order(key, x64):
+    # check_grads(order=2) in both modes through the fused kernel: the epilogue's derivatives
+    # are jnp around the kernel's outputs (y and the pre-scale u), the conv's are the kernels.
+    ks = jax.random.split(key, 6)
+    x, w = (
+        jax.random.normal(ks[0], (1, 3, 3, 2), jnp.float64),
+        jax.random.normal(ks[1], (2, 2, 2, 2), jnp.float64),
+    )
+    bias, scale, shift = (jax.random.normal(k, (2,), jnp.float64) for k in ks[2:5])
+    residual = jax.random.normal(ks[5], (1, 4, 4, 2), jnp.float64)
 
-    def f(x, w):
-        return pallas_conv(x, w, stride=(2, 1), padding=1, activation="tanh")
+    def f(*a):
+        return pallas_conv(
+            a[0],
+            a[1],
+            bias=a[2],
+            scale=a[3],
+            shift=a[4],
+            residual=a[5],
+            padding=1,
+            activation="tanh",
+        )
 
-    assert f(x, w).dtype == jnp.float64
-    # custom_vjp: reverse mode, first order (the backward kernels are not differentiated).
-    check_grads(f, (x, w), order=1, modes=["rev"])
+    args = (x, w, bias, scale, shift, residual)
+    assert f(*args).dtype == jnp.float64
+    check_grads(jax.jit(f), args, order=2, modes=("fwd", "rev"))
+
+    # and the Hessian-vector product equals the unfused lax graph's
+    def loss(f):
+        return lambda *a: jnp.sum(f(*a) ** 2)
+
+    def ref(*a):
+        return lax_conv_epilogue(*a, activation="tanh", padding=1)
+
+    hvp = lambda g: jax.jvp(jax.grad(loss(g), tuple(range(6))), args, args)[1]  # noqa: E731
+    assert rel_err(jax.jit(lambda: hvp(f))(), hvp(ref)) < 1e-10
+
+
+@pytest.mark.parametrize("xs,ws,opts", [CONFIGS[0], CONFIGS[2]], ids=[IDS[0], IDS[2]])
+def test_explicit_backward_kernels_match_lax(key, xs, ws, opts):
+    kx, kw, kc = jax.random.split(key, 3)
+    x, w = jax.random.normal(kx, xs), jax.random.normal(kw, ws)
+    y, pull = jax.vjp(lambda x, w: lax_conv(x, w, **opts), x, w)
+    dy = jax.random.normal(kc, y.shape)
+    want_dx, want_dw = pull(dy)
+    got_dx, got_dw = jax.jit(
+        lambda dy, x, w: (
+            pallas_conv_input_grad(dy, w, xs, **opts),
+            pallas_conv_weight_grad(x, dy, ws[:-2], **opts),
+        )
+    )(dy, x, w)
+    assert rel_err(got_dx, want_dx) < TOL[jnp.float32]
+    assert rel_err(got_dw, want_dw) < TOL[jnp.float32]
 
 
 def test_worked_example():
@@ -182,3 +242,28 @@ def test_choose_blocks_heuristic():
 def test_errors(kw, err, match):
     with pytest.raises(err, match=match):
         pallas_conv(jnp.ones((1, 4, 4, 2)), jnp.ones((2, 2, 2, 2)), **kw)
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "leaky_relu", "sigmoid", "tanh"])
+def test_epilogue_reference_matches_jax_nn(activation):
+    # epilogue_reference is written without the kernel's helpers; here it meets jax.nn's
+    # activations (the oracle the fused kernel's tests use is tests/kernels/_oracle.py's).
+    from dlref.kernels.pallas_igemm import epilogue_reference
+
+    z = jnp.linspace(-3.0, 3.0, 13)
+    want = {
+        "none": z,
+        "relu": jax.nn.relu(z),
+        "leaky_relu": jax.nn.leaky_relu(z, 0.2),
+        "sigmoid": jax.nn.sigmoid(z),
+        "tanh": jnp.tanh(z),
+    }[activation]
+    got = epilogue_reference(
+        z - 1.0,
+        bias=jnp.array(2.0),
+        scale=jnp.array(1.0),
+        shift=jnp.array(-1.0),
+        activation=activation,
+        negative_slope=0.2,
+    )
+    assert rel_err(got, want) < 1e-6

@@ -16,13 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _oracle import lax_conv, lax_conv_epilogue, rel_err, vjp_both
+from _oracle import lax_conv, lax_conv_epilogue, vjp_both
 from jax.experimental import pallas as pl
 from jax.sharding import AbstractDevice, AbstractMesh, AxisType
 
 from dlref.kernels import bench, tuning
-from dlref.kernels.im2col import conv_geometry
-from dlref.kernels.pallas_igemm import ConvBlocks, _call, choose_blocks, pallas_conv, poison_outputs
+from dlref.kernels.blocks import ConvBlocks, choose_blocks, conv_geometry, target_device
+from dlref.kernels.pallas_igemm import _call, pallas_conv, poison_outputs
+from dlref.testing import rel_err
 
 H100 = AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")
 MESH = AbstractMesh((1,), ("x",), (AxisType.Explicit,), abstract_device=H100)
@@ -51,11 +52,13 @@ def test_signature_is_batch_free_and_names_every_option():
 
 
 def test_lookup_prefix_longest_match_and_misses():
-    table = tuning.TuningTable([
-        _entry("NVIDIA H100", block_m=32),
-        _entry("NVIDIA H100 80GB", block_m=128),
-        _entry("NVIDIA H100", dtype="float32", block_m=16),
-    ])  # fmt: skip
+    table = tuning.TuningTable(
+        [
+            _entry("NVIDIA H100", block_m=32),
+            _entry("NVIDIA H100 80GB", block_m=128),
+            _entry("NVIDIA H100", dtype="float32", block_m=16),
+        ]
+    )
     assert table.lookup("NVIDIA H100 80GB HBM3", "sig", jnp.bfloat16).block_m == 128
     assert table.lookup("nvidia h100 pcie", "sig", "bfloat16").block_m == 32  # case-insensitive
     assert table.lookup("NVIDIA H100", "sig", jnp.float32).block_m == 16
@@ -80,11 +83,21 @@ def test_choose_blocks_consults_the_table_then_falls_back():
 
 
 def test_round_trip(tmp_path):
-    table = tuning.TuningTable([
-        _entry(block_m=128, path="gemm", num_stages=4),
-        tuning.TuningEntry("NVIDIA H200", "s2", "float32", ConvBlocks(fold_kw=True,
-                           path="small_cin"), True, "note", 0.25, "stem"),
-    ])  # fmt: skip
+    table = tuning.TuningTable(
+        [
+            _entry(block_m=128, path="gemm", num_stages=4),
+            tuning.TuningEntry(
+                "NVIDIA H200",
+                "s2",
+                "float32",
+                ConvBlocks(fold_kw=True, path="small_cin"),
+                True,
+                "note",
+                0.25,
+                "stem",
+            ),
+        ]
+    )
     path = tmp_path / "t.json"
     table.save(path)
     back = tuning.TuningTable.load(path)
@@ -97,8 +110,7 @@ def test_shipped_table_covers_the_resnet50_layers_and_is_marked_unmeasured():
     assert all(not e.measured and "not measured" in e.note for e in table.entries)
     for device in ("NVIDIA H100 80GB HBM3", "NVIDIA H200"):
         for ly in bench.resnet50_suite():
-            sig = tuning.signature_of(ly.x_shape, ly.w_shape, stride=ly.stride,
-                                      padding=ly.padding)  # fmt: skip
+            sig = tuning.signature_of(ly.x_shape, ly.w_shape, stride=ly.stride, padding=ly.padding)
             blocks = table.lookup(device, sig, jnp.bfloat16)
             assert blocks is not None, (device, ly.name)
             if ly.k == 1:
@@ -123,11 +135,11 @@ def test_pallas_conv_follows_the_table_of_the_target_device(tmp_path, monkeypatc
     sig = tuning.signature_of((1, 4, 4, 2), (3, 3, 2, 2))
     tuning.TuningTable([_entry("cpu", sig, "float32", path="gemm")]).save(tmp_path / "t.json")
     monkeypatch.setenv(tuning.ENV_VAR, str(tmp_path / "t.json"))
-    assert tuning.target_device_kind() == "cpu"
+    assert target_device() == ("cpu", "cpu")
     with pytest.raises(NotImplementedError, match="the gemm path needs a 1x1 kernel"):
         pallas_conv(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 2)))
     with jax.sharding.use_abstract_mesh(MESH):
-        assert tuning.target_device_kind() == "NVIDIA H100"
+        assert target_device() == ("gpu", "NVIDIA H100")
 
 
 GOOD = {"device": "d", "signature": "s", "dtype": "bfloat16", "blocks": {}, "measured": False}
@@ -139,21 +151,33 @@ GOOD = {"device": "d", "signature": "s", "dtype": "bfloat16", "blocks": {}, "mea
         ({"entries": []}, "schema version None"),
         ({"version": 1, "entries": {}}, "entries must be a list"),
         ({"version": 1, "entries": [{**GOOD, "measured": "no"}]}, "measured must be true or fal"),
-        ({"version": 1, "entries": [{k: v for k, v in GOOD.items() if k != "dtype"}]},
-         r"entry 0: entry is missing \['dtype'\]"),
-        ({"version": 1, "entries": [{**GOOD, "blocks": {"bm": 64}}]},
-         r"blocks has unknown fields \['bm'\]"),
-        ({"version": 1, "entries": [{**GOOD, "blocks": {"path": "winograd"}}]},
-         "path must be one of"),
-        ({"version": 1, "entries": [{**GOOD, "blocks": {"block_m": 0}}]},
-         "block_m must be a positive int"),
+        (
+            {"version": 1, "entries": [{k: v for k, v in GOOD.items() if k != "dtype"}]},
+            r"entry 0: entry is missing \['dtype'\]",
+        ),
+        (
+            {"version": 1, "entries": [{**GOOD, "blocks": {"bm": 64}}]},
+            r"blocks has unknown fields \['bm'\]",
+        ),
+        (
+            {"version": 1, "entries": [{**GOOD, "blocks": {"path": "winograd"}}]},
+            "path must be one of",
+        ),
+        (
+            {"version": 1, "entries": [{**GOOD, "blocks": {"block_m": 0}}]},
+            "block_m must be a positive int",
+        ),
         ({"version": 1, "entries": [{**GOOD, "dtype": "bf17"}]}, "unknown dtype 'bf17'"),
         ({"version": 1, "entries": [{**GOOD, "extra": 1}]}, r"unknown keys \['extra'\]"),
         ({"version": 1, "entries": [{**GOOD, "time_ms": -1}]}, "time_ms must be a positive"),
+        (
+            {"version": 1, "entries": [{**GOOD, "xla_time_ms": True}]},
+            "xla_time_ms must be a positive",
+        ),
         ({"version": 1, "entries": [GOOD, GOOD]}, "duplicate entry"),
         ({"version": 1, "entries": [3]}, "an entry must be an object"),
     ],
-)  # fmt: skip
+)
 def test_bad_tables_raise_clear_errors(data, match):
     with pytest.raises(ValueError, match=match):
         tuning.TuningTable.from_json(data)
@@ -199,8 +223,9 @@ def test_conv_blocks_validation(kw, match):
 def test_heuristic_paths(xs, ws, opts, path, fold):
     geo = _geo(xs, ws, **opts)
     g = geo.groups
-    b = choose_blocks(geo.c_in // g, geo.c_out // g, 196, jnp.bfloat16, geometry=geo,
-                      device_kind="(none)")  # fmt: skip
+    b = choose_blocks(
+        geo.c_in // g, geo.c_out // g, 196, jnp.bfloat16, geometry=geo, device_kind="(none)"
+    )
     assert (b.path, b.fold_kw) == (path, fold)
     if path == "gemm":
         assert b.block_m == 128  # M is the whole batch's pixels, not the 196 of one image
@@ -218,13 +243,13 @@ PATH_CASES = [
         (3, 3, 2, 4),
         dict(stride=(2, 1), padding=((1, 2), (1, 0)), dilation=2),
         ConvBlocks(16, 16, 16, path="small_cin", fold_kw=True),
-    ),  # fmt: skip
+    ),
     (
         (1, 6, 6, 20),
         (3, 3, 20, 20),
         dict(padding=1),
         ConvBlocks(16, 16, 16, loop_order="channel_major"),
-    ),  # fmt: skip
+    ),
 ]
 PATH_IDS = ["gemm", "small_cin-stem", "small_cin-fold-dilated", "channel-major"]
 
@@ -255,8 +280,9 @@ def test_gemm_path_fused_epilogue_bf16(key):
     res = jax.random.normal(ks[5], (2, 4, 4, 16)).astype(jnp.bfloat16)
 
     def f(*a):
-        return pallas_conv(a[0], a[1], bias=a[2], scale=a[3], shift=a[4], residual=a[5],
-                           activation="relu")  # fmt: skip
+        return pallas_conv(
+            a[0], a[1], bias=a[2], scale=a[3], shift=a[4], residual=a[5], activation="relu"
+        )
 
     def ref(*a):
         a = [v.astype(jnp.float32) for v in a]
@@ -281,11 +307,11 @@ def test_poisoning_exposes_unwritten_tiles():
         def _():
             o_ref[...] = jnp.ones(o_ref.shape, o_ref.dtype)
 
-    plan = types.SimpleNamespace(interpret=True, backend="interpret")
-    kw = dict(out_shape=[jax.ShapeDtypeStruct((16, 8), jnp.float32)], grid=(2,), in_specs=[],
-              out_specs=[pl.BlockSpec((8, 8), lambda i: (i, 0))], plan=plan, name="t")  # fmt: skip
-    with poison_outputs():
-        (y,) = _call(kernel, [], **kw)
+    plan = types.SimpleNamespace(interpret=True, backend="interpret", poison=True)
+    spec = pl.BlockSpec((8, 8), lambda i: (i, 0))
+    out_shape = [jax.ShapeDtypeStruct((16, 8), jnp.float32)]
+    kw = dict(out_shape=out_shape, grid=(2,), in_specs=[], out_specs=[spec], plan=plan, name="t")
+    (y,) = _call(kernel, [], **kw)
     np.testing.assert_array_equal(y[:8], 1.0)
     assert bool(jnp.all(jnp.isnan(y[8:])))
 
@@ -321,7 +347,7 @@ def _lower(fn, *args) -> str:
             dict(padding=1),
             ConvBlocks(64, 64, 32, loop_order="channel_major"),
             "dlref_conv_fwd",
-        ),  # fmt: skip
+        ),
     ],
     ids=["gemm", "small_cin", "small_cin-fold", "channel-major"],
 )
@@ -352,9 +378,13 @@ def test_gpu_check_smoke(tmp_path):
     assert {"device", "jax_version", "date", "method", "matmul", "rows", "summary"} <= set(record)
     rows = record["rows"]
     impls = {(r["impl"], r["dtype"], r["mode"]) for r in rows}
-    want = {("xla", "bfloat16", "fwd"), ("pallas", "bfloat16", "fwd"),
-            ("im2col", "bfloat16", "fwd"), ("pallas", "bfloat16", "fwdbwd"),
-            ("pallas", "float32", "fwd")}  # fmt: skip
+    want = {
+        ("xla", "bfloat16", "fwd"),
+        ("pallas", "bfloat16", "fwd"),
+        ("im2col", "bfloat16", "fwd"),
+        ("pallas", "bfloat16", "fwdbwd"),
+        ("pallas", "float32", "fwd"),
+    }
     assert want <= impls
     assert all(r["ok"] for r in rows), [r for r in rows if not r["ok"]]
     best = [r for r in rows if r.get("best")]
