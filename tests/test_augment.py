@@ -810,7 +810,11 @@ def test_errors_name_the_function_and_the_argument(key):
         ),
         (TypeError, r"rotate: angle must be a number, got .0.1.", lambda: rotate(x, "0.1")),
         (TypeError, r"rotate: mode must be one of", lambda: rotate(x, 0.1, mode=None)),
-        (TypeError, r"translate: cval must be a number, got None", lambda: translate(x, 1.0, cval=None)),
+        (
+            TypeError,
+            r"translate: cval must be a number, got None",
+            lambda: translate(x, 1.0, cval=None),
+        ),
         (
             TypeError,
             r"flip_left_right: image must be a JAX or NumPy array, got list",
