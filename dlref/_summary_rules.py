@@ -159,8 +159,14 @@ def axes_conv(eqn, ins) -> tuple:
     for i in range(len(lhs) - 2):
         f = axis_span(x.axes[lhs[2 + i]])
         if f is not None:
-            f = compose_window(f, kshape[rhs[2 + i]], p["window_strides"][i], p["padding"][i][0],
-                        p["rhs_dilation"][i], p["lhs_dilation"][i])  # fmt: skip
+            f = compose_window(
+                f,
+                kshape[rhs[2 + i]],
+                p["window_strides"][i],
+                p["padding"][i][0],
+                p["rhs_dilation"][i],
+                p["lhs_dilation"][i],
+            )
             res[o[2 + i]] = ((out[o[2 + i]], f),)
     return tuple(res)
 
@@ -171,8 +177,13 @@ def axes_reduce_window(eqn, ins) -> tuple:
     res = []
     for a, n in enumerate(out):
         f = axis_span(x.axes[a])
-        moves = (p["window_dimensions"][a], p["window_strides"][a], p["padding"][a][0],
-                 p["window_dilation"][a], p["base_dilation"][a])  # fmt: skip
+        moves = (
+            p["window_dimensions"][a],
+            p["window_strides"][a],
+            p["padding"][a][0],
+            p["window_dilation"][a],
+            p["base_dilation"][a],
+        )
         if f is not None:
             res.append(((n, compose_window(f, *moves)),))
         elif moves == (1, 1, 0, 1, 1) and p["padding"][a][1] == 0:
@@ -363,8 +374,9 @@ def axes_dlref_conv(eqn, ins) -> tuple:
             if f is not None:
                 res[1 + i] = ((out[1 + i], compose_window(f, k, s, lo, d)),)
     residual = [v for v in ins[2:] if v.data and v.shape == tuple(out)]
-    return tuple(union_axis([r, *(v.axes[a] for v in residual)], n)
-                 for a, (r, n) in enumerate(zip(res, out)))  # fmt: skip
+    return tuple(
+        union_axis([r, *(v.axes[a] for v in residual)], n) for a, (r, n) in enumerate(zip(res, out))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,9 +448,19 @@ def epilogue(eqn, ins) -> tuple[int, bool]:
 def cost_dlref_conv(eqn, ins, convention) -> int:
     g = eqn.params["geometry"]
     x_shape = eqn.invars[0].aval.shape
-    cost = conv_flops(g.c_in, g.c_out, tuple(g.kernel), tuple(g.in_sizes), stride=tuple(g.stride),
-                      padding=tuple(g.padding), dilation=tuple(g.dilation), groups=g.groups,
-                      batch=x_shape[0], bias=False, convention=convention)  # fmt: skip
+    cost = conv_flops(
+        g.c_in,
+        g.c_out,
+        tuple(g.kernel),
+        tuple(g.in_sizes),
+        stride=tuple(g.stride),
+        padding=tuple(g.padding),
+        dilation=tuple(g.dilation),
+        groups=g.groups,
+        batch=x_shape[0],
+        bias=False,
+        convention=convention,
+    )
     vectors, residual = epilogue(eqn, ins)
     if convention != "macs":  # one operation per element per fused bias/scale/shift/residual
         cost += math.prod(eqn.outvars[0].aval.shape) * (vectors + residual)
@@ -470,8 +492,13 @@ def label_conv(eqn, ins) -> str:
     w = eqn.invars[1].aval.shape
     dilated = any(v != 1 for v in p["lhs_dilation"]) or ins[0].lhs_dilated
     name = "conv_transpose" if dilated else "conv"
-    return geometry_label(name, [w[a] for a in dn.rhs_spec[2:]], p["window_strides"],
-                           p["rhs_dilation"], p["feature_group_count"])  # fmt: skip
+    return geometry_label(
+        name,
+        [w[a] for a in dn.rhs_spec[2:]],
+        p["window_strides"],
+        p["rhs_dilation"],
+        p["feature_group_count"],
+    )
 
 
 POOL_NAMES = {"reduce_window_max": "max_pool", "reduce_window_min": "min_pool"}
@@ -482,17 +509,23 @@ def label_reduce_window(eqn, ins) -> str:
     spatial = [a for a, axis in enumerate(ins[0].axes) if axis_span(axis) is not None]
     spatial = spatial or [a for a, k in enumerate(p["window_dimensions"]) if k != 1] or [0]
     kind = POOL_NAMES.get(eqn.primitive.name, "sum_pool")
-    return geometry_label(kind, [p["window_dimensions"][a] for a in spatial],
-                           [p["window_strides"][a] for a in spatial],
-                           [p["window_dilation"][a] for a in spatial])  # fmt: skip
+    return geometry_label(
+        kind,
+        [p["window_dimensions"][a] for a in spatial],
+        [p["window_strides"][a] for a in spatial],
+        [p["window_dilation"][a] for a in spatial],
+    )
 
 
 def label_dot(eqn, ins) -> str:
     return "dense" if not all(v.data for v in ins) else "dot"
 
 
-GLOBAL_NAMES = {"reduce_max": "global_max_pool", "reduce_min": "global_min_pool",
-                 "reduce_sum": "global_sum_pool"}  # fmt: skip
+GLOBAL_NAMES = {
+    "reduce_max": "global_max_pool",
+    "reduce_min": "global_min_pool",
+    "reduce_sum": "global_sum_pool",
+}
 
 
 def label_reduce(eqn, ins) -> str:
@@ -560,8 +593,9 @@ MOVE = Rule("free", cost=cost_free)
 RULES: dict[str, Rule] = {
     # layers
     "conv_general_dilated": Rule("layer", axes_conv, cost_conv, label_conv),
-    "dlref_conv": Rule("layer", axes_dlref_conv, cost_dlref_conv, label_dlref_conv,
-                        tags_dlref_conv),
+    "dlref_conv": Rule(
+        "layer", axes_dlref_conv, cost_dlref_conv, label_dlref_conv, tags_dlref_conv
+    ),
     "dot_general": Rule("layer", axes_dot, cost_dot, label_dot),
     **{
         p: Rule("layer", axes_reduce_window, cost_reduce_window, label_reduce_window)
@@ -569,8 +603,16 @@ RULES: dict[str, Rule] = {
     },
     **{
         p: Rule("layer", axes_reduce, cost_reduce, label_reduce)
-        for p in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_and",
-                  "reduce_or", "argmax", "argmin")  # fmt: skip
+        for p in (
+            "reduce_sum",
+            "reduce_max",
+            "reduce_min",
+            "reduce_prod",
+            "reduce_and",
+            "reduce_or",
+            "argmax",
+            "argmin",
+        )
     },
     "concatenate": Rule("layer", axes_concatenate, cost_free),
     "stack": Rule("layer", axes_stack, cost_free),
@@ -579,8 +621,18 @@ RULES: dict[str, Rule] = {
     "broadcast_in_dim": dataclasses.replace(CARRY, axes=axes_broadcast),
     "squeeze": dataclasses.replace(CARRY, axes=axes_squeeze),
     "transpose": dataclasses.replace(CARRY, axes=axes_transpose),
-    **{p: CARRY for p in ("convert_element_type", "copy", "copy_p", "reduce_precision",
-                           "sharding_constraint", "device_put", "optimization_barrier")},
+    **{
+        p: CARRY
+        for p in (
+            "convert_element_type",
+            "copy",
+            "copy_p",
+            "reduce_precision",
+            "sharding_constraint",
+            "device_put",
+            "optimization_barrier",
+        )
+    },
     # data movement that makes something new: padding for, and taps of, the next window
     "pad": dataclasses.replace(MOVE, axes=axes_pad),
     "slice": dataclasses.replace(MOVE, axes=axes_slice),
@@ -596,4 +648,4 @@ RULES: dict[str, Rule] = {
     "custom_vjp_call": Rule("call", jaxpr="call_jaxpr"),
     "custom_vjp_call_jaxpr": Rule("call", jaxpr="fun_jaxpr"),
     "scan": Rule("call", jaxpr="jaxpr"),  # walked once, its costs counted `length` times
-}  # fmt: skip
+}

@@ -177,9 +177,14 @@ class _Window:
     def kind(self) -> str:
         if self.macs:
             return "conv_transpose" if self.base.lhs_dilated else "conv"
-        for prim, name in (("max", "max_pool"), ("reduce_max", "max_pool"), ("min", "min_pool"),
-                           ("reduce_min", "min_pool"), ("add", "sum_pool"),
-                           ("reduce_sum", "sum_pool")):  # fmt: skip
+        for prim, name in (
+            ("max", "max_pool"),
+            ("reduce_max", "max_pool"),
+            ("min", "min_pool"),
+            ("reduce_min", "min_pool"),
+            ("add", "sum_pool"),
+            ("reduce_sum", "sum_pool"),
+        ):
             if prim in self.combine:
                 return name
         return self.combine[0] if self.combine else "window"
@@ -299,12 +304,21 @@ class _Walker:
         if rule.role == "free":
             x, prim = data[0], eqn.primitive.name
             tap = self.tap_of(eqn, x, axes) if prim == "slice" else x.tap
-            dilated = x.lhs_dilated or (prim == "pad" and any(
-                interior for _, _, interior in eqn.params["padding_config"]))  # fmt: skip
+            dilated = x.lhs_dilated or (
+                prim == "pad" and any(interior for _, _, interior in eqn.params["padding_config"])
+            )
             view = x.view and rule.carries
             for o, shape, dtype in outs:
-                env[o] = Value(shape, dtype, _axes_for(shape, outs, axes), row=x.row,
-                                stamp=x.stamp, view=view, tap=tap, lhs_dilated=dilated)  # fmt: skip
+                env[o] = Value(
+                    shape,
+                    dtype,
+                    _axes_for(shape, outs, axes),
+                    row=x.row,
+                    stamp=x.stamp,
+                    view=view,
+                    tap=tap,
+                    lhs_dilated=dilated,
+                )
             row, out = x.row, env[eqn.outvars[0]]
             if view and row is not None and x.stamp == row.stamp and out.spans_apart():
                 row.shown = out
@@ -323,12 +337,19 @@ class _Walker:
             return False
         scan = eqn.primitive.name == "scan"
         if scan:  # the body sees one slice of each scanned input (consts and carry whole)
-            ins = [v if tuple(iv.aval.shape) == v.shape else _unstack(v)
-                   for iv, v in zip(inner.invars, ins)]  # fmt: skip
+            ins = [
+                v if tuple(iv.aval.shape) == v.shape else _unstack(v)
+                for iv, v in zip(inner.invars, ins)
+            ]
             # a floating carry joins the data path after the first step (an RNN's state)
-            ins = [Value(v.shape, v.dtype, fresh(v.shape)) if k in _scan_carries(eqn.params)
-                   and not v.data and jnp.issubdtype(v.dtype, jnp.floating) else v
-                   for k, v in enumerate(ins)]  # fmt: skip
+            ins = [
+                Value(v.shape, v.dtype, fresh(v.shape))
+                if k in _scan_carries(eqn.params)
+                and not v.data
+                and jnp.issubdtype(v.dtype, jnp.floating)
+                else v
+                for k, v in enumerate(ins)
+            ]
             self.repeat *= eqn.params["length"]
         sub_env = dict(zip(inner.invars, ins))
         for cv in inner.constvars:
@@ -394,8 +415,15 @@ class _Walker:
         row.stamp += 1
         outs = [(o, tuple(o.aval.shape)) for o in eqn.outvars]
         for o, shape in outs:
-            env[o] = Value(shape, o.aval.dtype, _axes_for(shape, outs, axes), row=row,
-                            stamp=row.stamp, view=True, tap=tap)  # fmt: skip
+            env[o] = Value(
+                shape,
+                o.aval.dtype,
+                _axes_for(shape, outs, axes),
+                row=row,
+                stamp=row.stamp,
+                view=True,
+                tap=tap,
+            )
         row.end = env[eqn.outvars[0]]
         if row.shown is None or row.end.spans_apart():
             row.shown = row.end
@@ -432,8 +460,9 @@ class _Walker:
 
     def layer_or_tag(self, eqn, rule, ins, data, axes, env) -> None:
         cur = self.current
-        continues = (len(data) == 1 and cur is not None and data[0].row is cur
-                     and data[0].stamp == cur.stamp)  # fmt: skip
+        continues = (
+            len(data) == 1 and cur is not None and data[0].row is cur and data[0].stamp == cur.stamp
+        )
         if rule.role != "layer" and continues:
             tag = self.tag(eqn, ins)
             if tag is not None and (not cur.tags or cur.tags[-1] != tag):
@@ -483,16 +512,18 @@ class _Walker:
             flops = r.flops
             if r.window is not None:
                 kernel, dilation = r.window.geometry()
-                op = geometry_label(r.window.kind(), kernel, r.window.stride, dilation,
-                                     r.window.groups)  # fmt: skip
+                op = geometry_label(
+                    r.window.kind(), kernel, r.window.stride, dilation, r.window.groups
+                )
                 flops += self.window_cost(r)
             if {"shift", "scale", "bias"} <= set(tags):
                 i = tags.index("shift")
                 tags = (
                     tags[:i] + ["bn"] + [t for t in tags[i:] if t not in ("shift", "scale", "bias")]
                 )
-            if "mean" in tags and (op.startswith("sum_pool") or op.endswith("sum_pool")
-                                   or op == "reduce_sum"):  # fmt: skip
+            if "mean" in tags and (
+                op.startswith("sum_pool") or op.endswith("sum_pool") or op == "reduce_sum"
+            ):
                 op = {"reduce_sum": "mean"}.get(op, op.replace("sum_pool", "avg_pool"))
                 tags.remove("mean")
             if tags:

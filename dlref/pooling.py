@@ -89,8 +89,10 @@ def _geometry(x, window, stride, padding, dilation, ceil_mode, op) -> _Geometry:
     ceil_mode = check_bool(ceil_mode, "ceil_mode", op)
     sizes = tuple(jnp.shape(x)[1:-1])
     if min(sizes) < 1:
-        raise ValueError(f"{op}: x must have at least one element along every spatial dim, "
-                         f"got shape {jnp.shape(x)}")  # fmt: skip
+        raise ValueError(
+            f"{op}: x must have at least one element along every spatial dim, "
+            f"got shape {jnp.shape(x)}"
+        )
     padding = normalize_padding(
         padding, nd, op, sizes=sizes, window=window, stride=stride, dilation=dilation
     )

@@ -40,10 +40,12 @@ def test_summary_flops_vs_xla_for_a_branching_cnn():
         y = jax.nn.relu(
             lax.conv_general_dilated(x, w1, (2, 2), [(1, 1), (1, 1)], dimension_numbers=DN2) + b1
         )
-        z = lax.reduce_window(y, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 1, 1, 1),
-                              ((0, 0), (1, 1), (1, 1), (0, 0)))  # fmt: skip
-        a = lax.conv_general_dilated(z, w2, (1, 1), [(2, 2), (2, 2)], rhs_dilation=(2, 2),
-                                     dimension_numbers=DN2)  # fmt: skip
+        z = lax.reduce_window(
+            y, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1), (0, 0))
+        )
+        a = lax.conv_general_dilated(
+            z, w2, (1, 1), [(2, 2), (2, 2)], rhs_dilation=(2, 2), dimension_numbers=DN2
+        )
         b = lax.conv_general_dilated(z, w3, (1, 1), "VALID", dimension_numbers=DN2)
         return jnp.mean(jnp.tanh(a + b), axis=(1, 2))
 
@@ -105,8 +107,15 @@ def test_summary_non_trainable_and_pytrees():
 
     params = {"w": jnp.ones((3, 3, 2, 4)), "scale": jnp.ones(4)}
     stats = {"mean": jnp.zeros(4)}
-    s = summary(f, params, stats, jnp.ones((1, 6, 6, 2)), data_argnum=2,
-                non_trainable_argnums=(1,), print_fn=None)  # fmt: skip
+    s = summary(
+        f,
+        params,
+        stats,
+        jnp.ones((1, 6, 6, 2)),
+        data_argnum=2,
+        non_trainable_argnums=(1,),
+        print_fn=None,
+    )
     assert (s.totals.params, s.totals.non_trainable) == (72 + 4, 4)
     assert len(s.rows) == 1 and s.rows[0].op == "conv 3×3 +shift+scale"
 
@@ -183,8 +192,13 @@ def test_every_conv_impl_and_pooling_gives_the_table_of_its_definition(impl):
     ]
     # output shapes by hand: (10+4-5)+1 = 10, (9+4-5)+1 = 9; ceil((10+2-3)/2)+1 = 6,
     # ceil((9+2-3)/2)+1 = 5; (6-3)//2+1 = 2, (5-3)//2+1 = 2; 2+2-2+1 = 3
-    assert [r.shape for r in s.rows] == [(2, 10, 9, 4), (2, 6, 5, 4), (2, 2, 2, 6),
-                                         (2, 3, 3, 6), (2, 6)]  # fmt: skip
+    assert [r.shape for r in s.rows] == [
+        (2, 10, 9, 4),
+        (2, 6, 5, 4),
+        (2, 2, 2, 6),
+        (2, 3, 3, 6),
+        (2, 6),
+    ]
     fields = receptive_field([(3, 1, 2, 2), (3, 2, 1, 1), (3, 2, 0, 1), (2, 1, 1, 1)])
     assert [r.receptive_field for r in s.rows] == [(f.size,) * 2 for f in fields] + [None]
     assert [r.jump for r in s.rows] == [(f.jump,) * 2 for f in fields] + [None]
@@ -208,14 +222,18 @@ def test_every_conv_impl_and_pooling_gives_the_table_of_its_definition(impl):
 def test_issue_11_relu_conv_field_and_pool_parameters():
     x, w = jnp.ones((1, 8, 8, 4)), jnp.ones((3, 3, 4, 4))
     for impl in ("reference", "im2col"):  # were (3,) and (1, 1)
-        s = summary(lambda x, impl=impl: jax.nn.relu(dlref.conv(x, w, padding=1, impl=impl)), x,
-                    print_fn=None)  # fmt: skip
+        s = summary(
+            lambda x, impl=impl: jax.nn.relu(dlref.conv(x, w, padding=1, impl=impl)),
+            x,
+            print_fn=None,
+        )
         assert s.totals.receptive_field == (3, 3) and s.totals.params == w.size
     for k in (2, 3, 4):  # avg_pool(x, 3, stride=1, padding=1) had 64 "parameters" (its divisor)
         for f in (dlref.avg_pool, dlref.max_pool):
             for cip in ({"count_include_pad": False} if f is dlref.avg_pool else {}, {}):
-                s = summary(lambda x, f=f, k=k, c=cip: f(x, k, stride=1, padding=1, **c), x,
-                            print_fn=None)  # fmt: skip
+                s = summary(
+                    lambda x, f=f, k=k, c=cip: f(x, k, stride=1, padding=1, **c), x, print_fn=None
+                )
                 assert s.totals.params == 0 and s.totals.receptive_field == (k, k)
 
 
@@ -223,27 +241,38 @@ POOLS = [
     # (dlref op, the lax.reduce_window form of the same pooling, pool_flops arguments)
     (
         lambda x: dlref.max_pool(x, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2)),
-        lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, 3, 2, 1), (1, 2, 1, 1),
-                                    ((0, 0), (1, 1), (1, 1), (0, 0)),
-                                    window_dilation=(1, 1, 2, 1)),
+        lambda x: lax.reduce_window(
+            x,
+            -jnp.inf,
+            lax.max,
+            (1, 3, 2, 1),
+            (1, 2, 1, 1),
+            ((0, 0), (1, 1), (1, 1), (0, 0)),
+            window_dilation=(1, 1, 2, 1),
+        ),
         dict(k=(3, 2), stride=(2, 1), padding=1, dilation=(1, 2)),
     ),
     (
         lambda x: dlref.avg_pool(x, 3, stride=2, padding=1),
-        lambda x: lax.reduce_window(x, 0.0, lax.add, (1, 3, 3, 1), (1, 2, 2, 1),
-                                    ((0, 0), (1, 1), (1, 1), (0, 0))) / 9,
+        lambda x: (
+            lax.reduce_window(
+                x, 0.0, lax.add, (1, 3, 3, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0))
+            )
+            / 9
+        ),
         dict(k=3, stride=2, padding=1, kind="avg"),
     ),
     (dlref.global_max_pool, lambda x: jnp.max(x, axis=(1, 2)), dict(k=(9, 8))),
     (dlref.global_avg_pool, lambda x: jnp.mean(x, axis=(1, 2)), dict(k=(9, 8), kind="avg")),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("pool,lax_pool,kw", POOLS)
 def test_pooling_rows_equal_their_one_primitive_form(pool, lax_pool, kw):
     x = jax.ShapeDtypeStruct((2, 9, 8, 3), jnp.float32)
-    (got,), (want,) = (summary(f, x, convention="flops", print_fn=None).rows
-                       for f in (pool, lax_pool))  # fmt: skip
+    (got,), (want,) = (
+        summary(f, x, convention="flops", print_fn=None).rows for f in (pool, lax_pool)
+    )
     assert got == want
     k = kw.pop("k")
     assert got.flops == pool_flops(3, k, (9, 8), batch=2, **kw)
@@ -259,19 +288,20 @@ def test_fields_survive_flatten_and_unflatten():
         return (y.reshape(-1, 4) @ m).reshape(2, 6, 5, 5)
 
     s = summary(f, jnp.ones((2, 8, 7, 2)), print_fn=None)
-    assert [(r.op, r.receptive_field) for r in s.rows] == [("conv 3×3", (3, 3)),
-                                                           ("dense", (3, 3))]  # fmt: skip
+    assert [(r.op, r.receptive_field) for r in s.rows] == [("conv 3×3", (3, 3)), ("dense", (3, 3))]
     # a flatten into a dense layer: its units see everything
-    s = summary(lambda x: x.reshape(2, -1) @ jnp.ones((8 * 7 * 2, 3)), jnp.ones((2, 8, 7, 2)),
-                print_fn=None)  # fmt: skip
+    s = summary(
+        lambda x: x.reshape(2, -1) @ jnp.ones((8 * 7 * 2, 3)), jnp.ones((2, 8, 7, 2)), print_fn=None
+    )
     assert s.rows[0].receptive_field is None
 
 
 def test_a_tap_loop_of_ones_own_reads_as_a_conv():
     # dlref.testing's docstring example: a 1-D conv as a sum of shifted slices times weights
     w = jnp.array([1.0, -2.0, 0.5])
-    s = summary(lambda x: sum(x[:, t : t + 6] * w[t] for t in range(3)), jnp.ones((1, 8, 1)),
-                print_fn=None)  # fmt: skip
+    s = summary(
+        lambda x: sum(x[:, t : t + 6] * w[t] for t in range(3)), jnp.ones((1, 8, 1)), print_fn=None
+    )
     (row,) = s.rows
     assert (row.op, row.receptive_field, row.params, row.flops) == ("conv 3", (3,), 3, 6 * 3)
 
@@ -327,15 +357,35 @@ def test_dlref_conv_primitive_rule():
     assert [r.jump for r in s.rows] == [(h.jump, w.jump) for h, w in zip(height, width)]
     assert [r.params for r in s.rows] == [3 * 2 * 2 * 6 + 6, 3 * 3 * 6 * 6 + 6 + 6]
     assert [r.flops for r in s.rows] == [
-        conv_flops(4, 6, (3, 2), (9, 8), stride=(2, 1), padding=((1, 1), (0, 2)),
-                   dilation=(1, 2), groups=2, batch=2, bias=True, convention="flops"),
+        conv_flops(
+            4,
+            6,
+            (3, 2),
+            (9, 8),
+            stride=(2, 1),
+            padding=((1, 1), (0, 2)),
+            dilation=(1, 2),
+            groups=2,
+            batch=2,
+            bias=True,
+            convention="flops",
+        ),
         conv_flops(6, 6, 3, g1.out_sizes, padding=1, batch=2, bias=False, convention="flops")
-        + 3 * n_out + n_out,  # scale, shift, residual add; relu
-    ]  # fmt: skip
+        + 3 * n_out
+        + n_out,  # scale, shift, residual add; relu
+    ]
     macs = summary(net, *args, print_fn=None).totals.flops
-    assert macs == conv_flops(4, 6, (3, 2), (9, 8), stride=(2, 1), padding=((1, 1), (0, 2)),
-                              dilation=(1, 2), groups=2, batch=2) + conv_flops(
-        6, 6, 3, g1.out_sizes, padding=1, batch=2)  # fmt: skip
+    assert macs == conv_flops(
+        4,
+        6,
+        (3, 2),
+        (9, 8),
+        stride=(2, 1),
+        padding=((1, 1), (0, 2)),
+        dilation=(1, 2),
+        groups=2,
+        batch=2,
+    ) + conv_flops(6, 6, 3, g1.out_sizes, padding=1, batch=2)
 
 
 def test_a_scan_counts_its_body_once_per_step():
@@ -378,7 +428,7 @@ def test_conv_impls_give_the_same_rows_for_any_geometry(cfg, convention):
             x,
             w,
             convention=convention,
-        )  # fmt: skip
+        )
         for impl in impls
     }
     for impl in impls:
@@ -401,7 +451,7 @@ def test_conv_transpose_impls_give_the_same_rows_for_any_geometry(cfg, conventio
             x,
             w,
             convention=convention,
-        )  # fmt: skip
+        )
         for impl in impls
     }
     for impl in impls:
@@ -414,13 +464,18 @@ def test_conv_transpose_impls_give_the_same_rows_for_any_geometry(cfg, conventio
 def _lax_pool(cfg: PoolConfig):
     """The same pooling as one ``lax.reduce_window`` (ceil_mode: more padding on the right)."""
     sizes, out = cfg.input_shape[1:-1], cfg.output_shape[1:-1]
-    hi = [max(hi, (o - 1) * s + d * (k - 1) + 1 - n - lo) for n, o, k, s, d, (lo, hi) in
-          zip(sizes, out, cfg.window, cfg.stride, cfg.dilation, cfg.padding)]  # fmt: skip
+    hi = [
+        max(hi, (o - 1) * s + d * (k - 1) + 1 - n - lo)
+        for n, o, k, s, d, (lo, hi) in zip(
+            sizes, out, cfg.window, cfg.stride, cfg.dilation, cfg.padding
+        )
+    ]
     pads = ((0, 0), *((lo, h) for (lo, _), h in zip(cfg.padding, hi)), (0, 0))
     dims, strides, dil = (1, *cfg.window, 1), (1, *cfg.stride, 1), (1, *cfg.dilation, 1)
     if cfg.kind == "max":
-        return lambda x: lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, pads,
-                                           window_dilation=dil)  # fmt: skip
+        return lambda x: lax.reduce_window(
+            x, -jnp.inf, lax.max, dims, strides, pads, window_dilation=dil
+        )
     # divisor: a window sum over ones (off the data path), whatever its padding rule
     return lambda x: (
         lax.reduce_window(x, 0.0, lax.add, dims, strides, pads)
@@ -435,8 +490,14 @@ def test_pooling_rows_equal_one_reduce_window_for_any_geometry(cfg, convention):
     assume(math.prod(cfg.window) > 1)
     # pool_configs (dlref.testing) can draw a dilated window larger than an unpadded input
     # (its fallback for windows that see only padding drops the padding); skip those
-    assume(all(d * (k - 1) + 1 <= n + lo + hi for n, k, d, (lo, hi) in
-               zip(cfg.input_shape[1:-1], cfg.window, cfg.dilation, cfg.padding)))  # fmt: skip
+    assume(
+        all(
+            d * (k - 1) + 1 <= n + lo + hi
+            for n, k, d, (lo, hi) in zip(
+                cfg.input_shape[1:-1], cfg.window, cfg.dilation, cfg.padding
+            )
+        )
+    )
     x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
     pool = dlref.max_pool if cfg.kind == "max" else dlref.avg_pool
     got = _rows(lambda x: pool(x, cfg.window, **cfg.kwargs()), x, convention=convention)

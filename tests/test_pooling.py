@@ -41,10 +41,14 @@ def _overhang(cfg: PoolConfig) -> tuple[int, ...]:
     return tuple(
         max(0, (o - 1) * s + d * (k - 1) + 1 - (n + lo + hi))
         for n, o, k, s, d, (lo, hi) in zip(
-            cfg.input_shape[1:-1], cfg.output_shape[1:-1], cfg.window, cfg.stride,
-            cfg.dilation, cfg.padding,
+            cfg.input_shape[1:-1],
+            cfg.output_shape[1:-1],
+            cfg.window,
+            cfg.stride,
+            cfg.dilation,
+            cfg.padding,
         )
-    )  # fmt: skip
+    )
 
 
 def lax_max_pool(x, cfg: PoolConfig):
@@ -98,8 +102,9 @@ def test_pools_match_lax_value_vjp_jvp(case):
     cfg, x = case
     with jax.enable_x64(True):
         x = jnp.asarray(x)
-        ref = jax.jit(functools.partial(lax_max_pool if cfg.kind == "max" else lax_avg_pool,
-                                        cfg=cfg))  # fmt: skip
+        ref = jax.jit(
+            functools.partial(lax_max_pool if cfg.kind == "max" else lax_avg_pool, cfg=cfg)
+        )
         # lax has no derivative of a max with window_dilation: values only, the oracle test
         # below checks those gradients
         dilated = cfg.kind == "max" and cfg.dilation != (1,) * cfg.nd
@@ -143,7 +148,7 @@ POOLS = {
     "max_pool_ceil": lambda x: max_pool(x, 3, stride=2, padding=1, ceil_mode=True),
     "avg_pool": lambda x: avg_pool(
         x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False
-    ),  # fmt: skip
+    ),
     "global_max_pool": global_max_pool,
     "global_avg_pool": global_avg_pool,
 }
@@ -250,8 +255,9 @@ def test_first_max_wins_on_ties_in_both_modes():
     ]  # rows: windows, columns: inputs (forward mode)
     np.testing.assert_array_equal(jac, [[0, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
     ct = jnp.array([1.0, 10.0, 100.0]).reshape(1, 3, 1)
-    np.testing.assert_array_equal(max_pool_backward(x, ct, 3, stride=1)[0, :, 0],
-                                  [0, 11, 0, 0, 100])  # fmt: skip
+    np.testing.assert_array_equal(
+        max_pool_backward(x, ct, 3, stride=1)[0, :, 0], [0, 11, 0, 0, 100]
+    )
     # 2x2 windows with stride 1 over a plateau: each window's top-left element
     g = grad_of_sum(lambda x: max_pool(x, 2, stride=1))(jnp.ones((1, 3, 3, 1)))[0, :, :, 0]
     np.testing.assert_array_equal(g, [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
@@ -422,8 +428,11 @@ def test_max_pool_bad_dilation_and_empty_window():
 
 def test_backward_bad_cotangent():
     for f in (max_pool_backward, avg_pool_backward):
-        with pytest.raises(ValueError, match=rf"^{f.__name__}: ct must have the pooled output's "
-                                             r"shape \(1, 2, 2, 2\), got \(1, 2, 2\)"):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=rf"^{f.__name__}: ct must have the pooled output's "
+            r"shape \(1, 2, 2, 2\), got \(1, 2, 2\)",
+        ):
             f(X, jnp.ones((1, 2, 2)), 2)
         with pytest.raises(TypeError, match=f"^{f.__name__}: ct must have a floating dtype"):
             f(X, jnp.ones((1, 2, 2, 2), jnp.int32), 2)

@@ -127,9 +127,14 @@ def test_conv_output_size_matches_reduce_window(n, k, s, lo, hi, d):
             conv_output_size(n, k, s, (lo, hi), d, ceil_mode=True)
         return
     y = lax.reduce_window(
-        jnp.zeros((1, n, 1)), -jnp.inf, lax.max, (1, k, 1), (1, s, 1),
-        ((0, 0), (lo, hi), (0, 0)), window_dilation=(1, d, 1),
-    )  # fmt: skip
+        jnp.zeros((1, n, 1)),
+        -jnp.inf,
+        lax.max,
+        (1, k, 1),
+        (1, s, 1),
+        ((0, 0), (lo, hi), (0, 0)),
+        window_dilation=(1, d, 1),
+    )
     assert conv_output_size(n, k, s, (lo, hi), d) == y.shape[1]
 
 
@@ -182,8 +187,9 @@ def test_conv_transpose_output_size_matches_lax(n, k, s, p, d, op_):
     x = jnp.zeros((1, n, 1))
     xp = lax.pad(x, 0.0, ((0, 0, 0), (max(lo, 0), max(hi, 0), s - 1), (0, 0, 0)))
     xp = xp[:, max(-lo, 0) : xp.shape[1] - max(-hi, 0)]
-    y = lax.conv_general_dilated(xp, jnp.zeros((k, 1, 1)), (1,), "VALID", rhs_dilation=(d,),
-                                 dimension_numbers=DN1)  # fmt: skip
+    y = lax.conv_general_dilated(
+        xp, jnp.zeros((k, 1, 1)), (1,), "VALID", rhs_dilation=(d,), dimension_numbers=DN1
+    )
     assert conv_transpose_output_size(n, k, s, p, op_, d) == y.shape[1]
 
 
@@ -396,8 +402,9 @@ def test_conv_flops_vs_xla_cost_analysis(size, k, s, pad, d, c, o, g):
     b = jnp.zeros((o,))
 
     def f(x, w, b):
-        y = lax.conv_general_dilated(x, w, (s, s), pad, rhs_dilation=(d, d),
-                                     dimension_numbers=DN2, feature_group_count=g)  # fmt: skip
+        y = lax.conv_general_dilated(
+            x, w, (s, s), pad, rhs_dilation=(d, d), dimension_numbers=DN2, feature_group_count=g
+        )
         return y + b
 
     per_dim = [padding_taps(size[i], ks[i], s, *pad[i], d) for i in range(2)]
@@ -421,10 +428,13 @@ def test_dense_pool_activation_flops_vs_xla():
     x = jnp.zeros((2, 9, 9, 3))
     # max pool 3/2, padding 1: XLA pads with -inf and counts K-1 comparisons per output
     pool = functools.partial(
-        lax.reduce_window, init_value=-jnp.inf, computation=lax.max,
-        window_dimensions=(1, 3, 3, 1), window_strides=(1, 2, 2, 1),
+        lax.reduce_window,
+        init_value=-jnp.inf,
+        computation=lax.max,
+        window_dimensions=(1, 3, 3, 1),
+        window_strides=(1, 2, 2, 1),
         padding=((0, 0), (1, 1), (1, 1), (0, 0)),
-    )  # fmt: skip
+    )
     assert pool_flops(3, 3, 9, stride=2, padding=1, batch=2) == xla_cost(pool, x)
     assert pool_flops(3, 3, 9, stride=2, padding=1, batch=2, convention="macs") == 0
     for kind, fn in [
@@ -435,8 +445,14 @@ def test_dense_pool_activation_flops_vs_xla():
     ]:
         assert activation_flops(x.shape, kind=kind) == xla_cost(fn, x), kind
     # dense: summary's 2·MACs + bias adds = XLA
-    s = summary(lambda x, w, b: x @ w + b, jnp.zeros((4, 5)), jnp.zeros((5, 7)),
-                jnp.zeros(7), convention="flops", print_fn=None)  # fmt: skip
+    s = summary(
+        lambda x, w, b: x @ w + b,
+        jnp.zeros((4, 5)),
+        jnp.zeros((5, 7)),
+        jnp.zeros(7),
+        convention="flops",
+        print_fn=None,
+    )
     assert s.totals.flops == xla_cost(
         lambda x, w, b: x @ w + b, *map(jnp.zeros, [(4, 5), (5, 7), 7])
     )
@@ -519,8 +535,13 @@ def test_seed_errata_5_params_with_batch_norm():
 def test_seed_errata_6_height_width_typo():
     h, w, k, s, p_total = 32, 16, 3, 1, 2  # non-square input, total padding 2
     seed_positions = ((h - k + p_total) // s + 1) * ((h - k + p_total) // s + 1)  # H twice
-    y = lax.conv_general_dilated(jnp.zeros((1, h, w, 1)), jnp.zeros((k, k, 1, 1)), (s, s),
-                                 ((1, 1), (1, 1)), dimension_numbers=DN2)  # fmt: skip
+    y = lax.conv_general_dilated(
+        jnp.zeros((1, h, w, 1)),
+        jnp.zeros((k, k, 1, 1)),
+        (s, s),
+        ((1, 1), (1, 1)),
+        dimension_numbers=DN2,
+    )
     actual = y.shape[1] * y.shape[2]
     assert seed_positions != actual == 32 * 16
     assert math.prod(conv_output_size((h, w), k, s, 1)) == actual

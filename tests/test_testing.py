@@ -76,14 +76,16 @@ def test_tolerance_separates_roundoff_from_a_wrong_conv(dtype):
         w = jax.random.normal(kw, (3, 3, 8, 8), jnp.float64).astype(dtype)
         ref = functools.partial(dlref.conv, padding=1)
         off_by_one = functools.partial(dlref.conv, padding=((1, 1), (0, 2)))
-        errs = op_errors(jax.jit(ref), jax.jit(ref), x, w, reference_dtype=jnp.float64,
-                         modes=("value", "vjp"))  # fmt: skip
+        errs = op_errors(
+            jax.jit(ref), jax.jit(ref), x, w, reference_dtype=jnp.float64, modes=("value", "vjp")
+        )
         worst = max(e for m in errs.values() for e in m.values())
         assert worst <= tolerance(dtype)
         if dtype != "float64":  # the roundoff is there: the test can see it
             assert worst >= tolerance(dtype) / 1000
-        bad = op_errors(jax.jit(off_by_one), jax.jit(ref), x, w, reference_dtype=jnp.float64,
-                        modes=("value",))  # fmt: skip
+        bad = op_errors(
+            jax.jit(off_by_one), jax.jit(ref), x, w, reference_dtype=jnp.float64, modes=("value",)
+        )
         assert bad["value"]["out"] > 10 * tolerance(dtype)
 
 
@@ -338,11 +340,18 @@ def _spec(shape):
 def _lax_conv_shape(x_shape, w_shape, stride, pads, dilation, groups, lhs_dilation=None):
     return jax.eval_shape(
         lambda x, w: lax.conv_general_dilated(
-            x, w, stride, pads, lhs_dilation=lhs_dilation, rhs_dilation=dilation,
-            dimension_numbers=_DN[len(stride)], feature_group_count=groups,
+            x,
+            w,
+            stride,
+            pads,
+            lhs_dilation=lhs_dilation,
+            rhs_dilation=dilation,
+            dimension_numbers=_DN[len(stride)],
+            feature_group_count=groups,
         ),
-        _spec(x_shape), _spec(w_shape),
-    ).shape  # fmt: skip
+        _spec(x_shape),
+        _spec(w_shape),
+    ).shape
 
 
 def _check_conv(cfg: ConvConfig) -> None:
@@ -371,13 +380,15 @@ def _check_conv_transpose(cfg) -> None:
     ]
     g, cout_g, cin = cfg.groups, cfg.kernel_shape[-2], cfg.kernel_shape[-1]
     w_fwd = (*k, cin // g, cout_g * g)
-    shape = _lax_conv_shape(cfg.input_shape, w_fwd, (1,) * cfg.nd, pads, cfg.dilation, g,
-                            lhs_dilation=cfg.stride)  # fmt: skip
+    shape = _lax_conv_shape(
+        cfg.input_shape, w_fwd, (1,) * cfg.nd, pads, cfg.dilation, g, lhs_dilation=cfg.stride
+    )
     assert shape == got.shape
     # the adjoint: the forward conv maps the output size back to the input size
     if all(a < s for a, s in zip(cfg.output_padding, cfg.stride)):
-        back = _lax_conv_shape(got.shape, cfg.kernel_shape, cfg.stride, cfg.padding_pairs,
-                               cfg.dilation, g)  # fmt: skip
+        back = _lax_conv_shape(
+            got.shape, cfg.kernel_shape, cfg.stride, cfg.padding_pairs, cfg.dilation, g
+        )
         assert back[1:-1] == cfg.input_shape[1:-1]
 
 
@@ -399,11 +410,16 @@ def _check_pool(cfg: PoolConfig, trace: bool) -> None:
     if not cfg.ceil_mode:  # lax's shape rule knows no ceil mode
         shape = jax.eval_shape(
             lambda x: lax.reduce_window(
-                x, -jnp.inf, lax.max, (1, *cfg.window, 1), (1, *cfg.stride, 1),
-                ((0, 0), *pairs, (0, 0)), window_dilation=(1, *cfg.dilation, 1),
+                x,
+                -jnp.inf,
+                lax.max,
+                (1, *cfg.window, 1),
+                (1, *cfg.stride, 1),
+                ((0, 0), *pairs, (0, 0)),
+                window_dilation=(1, *cfg.dilation, 1),
             ),
             _spec(cfg.input_shape),
-        ).shape  # fmt: skip
+        ).shape
         assert shape == cfg.output_shape
     if trace:  # dlref accepts it (tracing its tap loop, a few ms)
         op = dlref.max_pool if cfg.kind == "max" else dlref.avg_pool
@@ -439,11 +455,12 @@ def test_pool_configs_are_all_valid(cfgs):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    conv_configs(ranks=(1, 2), max_stride=2, groups=False, padding_forms=("SAME",),
-                 strided_dilation=False),
+    conv_configs(
+        ranks=(1, 2), max_stride=2, groups=False, padding_forms=("SAME",), strided_dilation=False
+    ),
     conv_transpose_configs(ranks=(3,), padding_forms=("int",), groups=False),
     pool_configs(ranks=(2,), kinds=("avg",)),
-)  # fmt: skip
+)
 def test_strategy_arguments_are_respected(conv, tconv, pool):
     assert conv.nd in (1, 2) and conv.padding == "SAME" and conv.groups == 1
     assert max(conv.stride) <= 2
@@ -469,8 +486,9 @@ def test_strategy_argument_errors():
 
 
 def test_pool_inputs_are_distinct_in_every_dtype(x64):
-    cfg = PoolConfig("max", (2, 7, 7, 7, 2), (2, 2, 2), (1, 1, 1), ((1, 1),) * 3, (1, 1, 1),
-                     False, True)  # fmt: skip
+    cfg = PoolConfig(
+        "max", (2, 7, 7, 7, 2), (2, 2, 2), (1, 1, 1), ((1, 1),) * 3, (1, 1, 1), False, True
+    )
     for dtype in TOLERANCES:
         (x,) = cfg.inputs(jax.random.key(0), dtype)
         v = np.asarray(x, np.float64).ravel()
@@ -544,8 +562,12 @@ my_conv = functools.partial(dlref.conv, impl="xla")  # "your kernel": lax's conv
 @given(conv_configs(ranks=(2,)))
 def test_my_conv(cfg):
     x, w = cfg.inputs(jax.random.key(0), jnp.float32)
-    assert_op_close(lambda x, w: my_conv(x, w, **cfg.kwargs()),
-                    lambda x, w: dlref.conv(x, w, **cfg.kwargs()), x, w)  # fmt: skip
+    assert_op_close(
+        lambda x, w: my_conv(x, w, **cfg.kwargs()),
+        lambda x, w: dlref.conv(x, w, **cfg.kwargs()),
+        x,
+        w,
+    )
 
 
 def _conv_transpose_unflipped(x, w, *, stride, padding, output_padding, dilation, groups):
@@ -575,8 +597,10 @@ def test_a_wrong_kernel_is_caught_and_shrunk_to_a_minimal_configuration():
         assert_op_close(
             lambda x, w: _conv_transpose_unflipped(x, w, **cfg.kwargs()),
             lambda x, w: dlref.conv_transpose(x, w, **cfg.kwargs()),
-            x, w, modes=("value",),
-        )  # fmt: skip
+            x,
+            w,
+            modes=("value",),
+        )
 
     with pytest.raises(AssertionError, match="assert_op_close: value: output leaf out") as info:
         test_my_conv_transpose()

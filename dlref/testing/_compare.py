@@ -412,9 +412,16 @@ def op_errors(
       0.009901
     """
     leaves, _ = _compare_modes(
-        fn, reference, args, modes=modes, key=key, argnums=argnums,
-        reference_dtype=reference_dtype, jit=jit, op="op_errors",
-    )  # fmt: skip
+        fn,
+        reference,
+        args,
+        modes=modes,
+        key=key,
+        argnums=argnums,
+        reference_dtype=reference_dtype,
+        jit=jit,
+        op="op_errors",
+    )
     return {m: {lf.name: lf.error for lf in ls} for m, ls in leaves.items()}
 
 
@@ -503,9 +510,16 @@ def assert_op_close(
     """
     op = "assert_op_close"
     leaves, dtypes = _compare_modes(
-        fn, reference, args, modes=modes, key=key, argnums=argnums,
-        reference_dtype=reference_dtype, jit=jit, op=op,
-    )  # fmt: skip
+        fn,
+        reference,
+        args,
+        modes=modes,
+        key=key,
+        argnums=argnums,
+        reference_dtype=reference_dtype,
+        jit=jit,
+        op=op,
+    )
     if rtol is None:
         rtol = tolerance(_least_precise(dtypes, op))
     atol = 0.0 if atol is None else float(atol)

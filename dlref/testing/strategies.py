@@ -124,9 +124,12 @@ class ConvConfig:
     def output_shape(self) -> tuple[int, ...]:
         """``(N, *out, C_out)`` by :func:`dlref.shapes.conv_output_size`."""
         out = conv_output_size(
-            self.input_shape[1:-1], self.kernel_shape[:-2], self.stride, self.padding_pairs,
+            self.input_shape[1:-1],
+            self.kernel_shape[:-2],
+            self.stride,
+            self.padding_pairs,
             self.dilation,
-        )  # fmt: skip
+        )
         return (self.input_shape[0], *out, self.kernel_shape[-1])
 
     def kwargs(self) -> dict[str, Any]:
@@ -181,18 +184,25 @@ class ConvTransposeConfig:
         out = tuple(
             conv_transpose_output_size(n, k, s, 0, a, d) - lo - hi
             for n, k, s, a, d, (lo, hi) in zip(
-                self.input_shape[1:-1], self.kernel_shape[:-2], self.stride,
-                self.output_padding, self.dilation, self.padding_pairs,
+                self.input_shape[1:-1],
+                self.kernel_shape[:-2],
+                self.stride,
+                self.output_padding,
+                self.dilation,
+                self.padding_pairs,
             )
-        )  # fmt: skip
+        )
         return (self.input_shape[0], *out, self.kernel_shape[-2] * self.groups)
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`dlref.conv_transpose`."""
         return dict(
-            stride=self.stride, padding=self.padding, output_padding=self.output_padding,
-            dilation=self.dilation, groups=self.groups,
-        )  # fmt: skip
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
 
     def inputs(self, key: Any, dtype: Any = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """Standard normal ``(x, w)`` of this geometry (``key`` a jax key or an int seed)."""
@@ -239,9 +249,13 @@ class PoolConfig:
     def output_shape(self) -> tuple[int, ...]:
         """``(N, *out, C)`` with PyTorch's ``ceil_mode`` rule."""
         out = conv_output_size(
-            self.input_shape[1:-1], self.window, self.stride, self.padding_pairs, self.dilation,
+            self.input_shape[1:-1],
+            self.window,
+            self.stride,
+            self.padding_pairs,
+            self.dilation,
             ceil_mode=self.ceil_mode,
-        )  # fmt: skip
+        )
         return (self.input_shape[0], *out, self.input_shape[-1])
 
     def kwargs(self) -> dict[str, Any]:
@@ -394,9 +408,15 @@ def conv_configs(
     op = "conv_configs"
     ranks = _check_ranks(ranks, op)
     forms = _check_forms(padding_forms, PADDING_FORMS, op)
-    _check_positive(op, max_kernel=max_kernel, max_stride=max_stride, max_dilation=max_dilation,
-                    max_padding=max_padding, max_batch=max_batch,
-                    max_channels_per_group=max_channels_per_group)  # fmt: skip
+    _check_positive(
+        op,
+        max_kernel=max_kernel,
+        max_stride=max_stride,
+        max_dilation=max_dilation,
+        max_padding=max_padding,
+        max_batch=max_batch,
+        max_channels_per_group=max_channels_per_group,
+    )
     groups, strided_dilation = bool(groups), bool(strided_dilation)
 
     @st.composite
@@ -479,9 +499,15 @@ def conv_transpose_configs(
     op = "conv_transpose_configs"
     ranks = _check_ranks(ranks, op)
     forms = _check_forms(padding_forms, _NUMERIC_FORMS, op)
-    _check_positive(op, max_kernel=max_kernel, max_stride=max_stride, max_dilation=max_dilation,
-                    max_padding=max_padding, max_batch=max_batch,
-                    max_channels_per_group=max_channels_per_group)  # fmt: skip
+    _check_positive(
+        op,
+        max_kernel=max_kernel,
+        max_stride=max_stride,
+        max_dilation=max_dilation,
+        max_padding=max_padding,
+        max_batch=max_batch,
+        max_channels_per_group=max_channels_per_group,
+    )
     groups, strided_dilation = bool(groups), bool(strided_dilation)
 
     @st.composite
@@ -597,8 +623,14 @@ def pool_configs(
     if not kinds or not set(kinds) <= {"max", "avg"}:
         raise ValueError(f"{op}: kinds must be a non-empty subset of ('max', 'avg'), got {kinds}")
     forms = _check_forms(padding_forms, _NUMERIC_FORMS, op)
-    _check_positive(op, max_window=max_window, max_stride=max_stride, max_dilation=max_dilation,
-                    max_batch=max_batch, max_channels=max_channels)  # fmt: skip
+    _check_positive(
+        op,
+        max_window=max_window,
+        max_stride=max_stride,
+        max_dilation=max_dilation,
+        max_batch=max_batch,
+        max_channels=max_channels,
+    )
 
     @st.composite
     def dim(draw, kind: str, form: str, ceil_mode: bool):

@@ -160,9 +160,15 @@ def run_case(case: Case, key: jax.Array, dtype: str = "float64") -> Row:
             modes = ("value", "vjp") if case.argnums else ("value",)
             # jitted, as the ops run in practice (and ~10% less CPU than op by op here)
             errs = op_errors(
-                case.fn, case.ref, *args, modes=modes, key=k_ct, argnums=case.argnums,
-                reference_dtype=ref_dtype, jit=True,
-            )  # fmt: skip
+                case.fn,
+                case.ref,
+                *args,
+                modes=modes,
+                key=k_ct,
+                argnums=case.argnums,
+                reference_dtype=ref_dtype,
+                jit=True,
+            )
             grad = _worst(errs["vjp"]) if "vjp" in errs else None
         return Row(case.op, case.counterpart, _worst(errs["value"]), grad, rtol, dtype=dtype)
     except Exception as e:  # noqa: BLE001 - a crash is reported as a failing row

@@ -25,9 +25,14 @@ def _args(key):
 
 def _lax(x, w):
     return lax.conv_general_dilated(
-        x, w, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=2, precision=lax.Precision.HIGHEST,
-    )  # fmt: skip
+        x,
+        w,
+        (2, 2),
+        ((1, 1), (1, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=2,
+        precision=lax.Precision.HIGHEST,
+    )
 
 
 def _im2col(x, w):

@@ -41,9 +41,14 @@ TOPICS = ("activations", "losses", "norm", "regularize", "pooling")
 
 def _lax_conv(x, w):
     return lax.conv_general_dilated(
-        x, w, (2, 1), ((1, 1), (0, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=2, precision=lax.Precision.HIGHEST,
-    )  # fmt: skip
+        x,
+        w,
+        (2, 1),
+        ((1, 1), (0, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=2,
+        precision=lax.Precision.HIGHEST,
+    )
 
 
 def _conv_args(key):
@@ -126,7 +131,7 @@ def _tangent_fn(f: Callable, argnums: tuple[int, ...], tangents: tuple) -> Calla
         ts = tuple(
             jax.tree.map(
                 lambda t, p: t if t.dtype == jax.dtypes.float0 else t.astype(p.dtype), t, p
-            )  # fmt: skip
+            )
             for t, p in zip(tangents, primals, strict=True)
         )
         return jax.jvp(h, primals, ts)[1]
@@ -167,8 +172,9 @@ def run_case(case: Case, key: jax.Array, dtype: str = "float64") -> TransformRow
             args2, _, _ = prepare(case, k_args2, dtype)
         except Exception as e:  # noqa: BLE001
             bad = Cell(exception=f"{type(e).__name__}: {e}")
-            return TransformRow(case.op, case.counterpart, float("nan"),
-                                dict.fromkeys(TRANSFORMS, bad), dtype)  # fmt: skip
+            return TransformRow(
+                case.op, case.counterpart, float("nan"), dict.fromkeys(TRANSFORMS, bad), dtype
+            )
         common = dict(key=k_dir, argnums=case.argnums, reference_dtype=ref_dtype)
         fn, ref = case.fn, case.ref
         cells["jit"] = _cell(
@@ -208,8 +214,9 @@ def run(
     cases = transform_cases() if cases is None else list(cases)
     key = jax.random.key(seed)
     rows = []
-    bar = tqdm(cases, desc="dlref verify --transforms", unit="op", disable=not progress,
-               file=sys.stderr)  # fmt: skip
+    bar = tqdm(
+        cases, desc="dlref verify --transforms", unit="op", disable=not progress, file=sys.stderr
+    )
     for i, case in enumerate(bar):
         bar.set_postfix_str(case.op)
         rows.append(run_case(case, jax.random.fold_in(key, i), dtype))
