@@ -1,4 +1,4 @@
-# make demo  — set up .venv and run the main job (dlref verify, then the CPU benchmark)
+# make demo  — set up .venv and run the main job (dlref verify, its transformation table, then the CPU benchmark)
 # make test  — set up .venv, lint, run the whole test suite (notebooks and the docs site included)
 # make docs  — set up .venv with the docs extra, build the site offline into docs/_build/html
 .DEFAULT_GOAL := help
@@ -13,7 +13,7 @@ TEST_WORKERS ?= 2
 .PHONY: help venv demo test lint clean docs browser
 
 help:
-	@echo "make demo   set up .venv, run 'dlref verify' and 'dlref bench' (CPU suite)"
+	@echo "make demo   set up .venv, run 'dlref verify', 'dlref verify --transforms' and 'dlref bench' (CPU suite)"
 	@echo "make test   set up .venv, run ruff and the test suite"
 	@echo "make docs   set up .venv, build the documentation site into docs/_build/html (offline)"
 	@echo "(override the interpreter with PYTHON=/path/to/python3.12)"
@@ -29,6 +29,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dlref verify
+	$(BIN)/dlref verify --transforms
 	$(BIN)/dlref bench
 
 lint: $(STAMP)

@@ -560,14 +560,14 @@ def check_op_gradients(
     (``"fwd"``: JVP) and reverse (``"rev"``: VJP) mode, elementwise with ``atol`` and
     ``rtol``. Defaults by dtype (the least precise differentiated one):
 
-    =========  =========  ===========  ====================================================
+    =========  ==========  ===========  ====================================================
     dtype      step ``h``  tolerance    why
-    =========  =========  ===========  ====================================================
+    =========  ==========  ===========  ====================================================
     float64    1e-4        1e-5         jax's defaults: truncation ``h²`` ~ 1e-8, roundoff
                                         ``eps/h`` ~ 2e-12
     float32    5e-3        2e-3         ``h ≈ eps^(1/3)`` balances truncation ``h²`` against
                                         roundoff ``eps/h`` (both ~3e-5); jax's tolerance
-    =========  =========  ===========  ====================================================
+    =========  ==========  ===========  ====================================================
 
     Finite differences are unreliable where ``f`` is not smooth within a few steps of ``x``
     (the central difference of order ``n`` samples ``x ± n·h·t`` with ``t`` standard normal,
