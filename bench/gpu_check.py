@@ -92,6 +92,7 @@ from dlref.kernels.pallas_igemm import (  # noqa: E402
     pallas_conv,
     poison_outputs,
 )
+from dlref.testing import rel_err  # noqa: E402
 
 Layer = bench.Layer
 
@@ -226,16 +227,11 @@ def candidates(layer: Layer, dtype: str, limit: int, device_kind: str) -> list[C
 
 
 def _rel_errors(got, want) -> tuple[float, bool]:
-    """Max over outputs of ``max|a - b| / max|b|`` (per output), and whether any NaN/inf."""
-    worst, bad = 0.0, False
-    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        a, b = a.astype(jnp.float32), b.astype(jnp.float32)
-        if not bool(jnp.all(jnp.isfinite(a))):
-            bad = True
-            continue
-        den = float(jnp.max(jnp.abs(b)))
-        worst = max(worst, float(jnp.max(jnp.abs(a - b))) / max(den, 1e-30))
-    return (float("inf") if bad else worst), bad
+    """The worst over outputs of ``max|a - b| / max|b|`` (:func:`dlref.testing.rel_err` per
+    output, reduced on the device), and whether any output holds NaN/inf (then ``inf``)."""
+    pairs = list(zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True))
+    bad = any(not bool(jnp.all(jnp.isfinite(a))) for a, _ in pairs)
+    return (float("inf") if bad else max(rel_err(a, b) for a, b in pairs)), bad
 
 
 def _poison_allocator(like) -> None:

@@ -14,8 +14,9 @@ Method (every implementation alike, in the same process):
 * interleaved: the implementations of one layer are sampled in rotating round-robin order,
   so a slowdown of a shared machine hits them alike and their ratios stay meaningful;
 * TFLOP/s from ``2·N·prod(out)·C_out·prod(k)·C_in/g`` (×3 for forward + backward);
-* the relative error ``max|y - y_ref| / max|y_ref|`` against ``lax.conv_general_dilated`` on
-  float32 inputs at HIGHEST precision (over ``y, dx, dw`` for forward + backward);
+* the relative error ``max|y - y_ref| / max|y_ref|`` (:func:`dlref.testing.rel_err`) against
+  ``lax.conv_general_dilated`` on float32 inputs at HIGHEST precision (over ``y, dx, dw`` for
+  forward + backward);
 * the compiled temporary memory, ``compiled.memory_analysis().temp_size_in_bytes``.
 
 Suites: ``cpu`` (default; small shapes, about a minute on 2 cores; the Pallas kernels only
@@ -58,6 +59,7 @@ from jax import lax
 
 from dlref.kernels.blocks import conv_geometry
 from dlref.kernels.im2col import im2col_conv
+from dlref.testing import rel_err
 
 IMPLS = ("reference", "im2col", "pallas", "xla", "auto")
 MODES = ("fwd", "fwdbwd")
@@ -201,17 +203,6 @@ def _inputs(layer: Layer, dtype, key):
     y_shape = jax.eval_shape(lambda x, w: _xla(x, w, **layer.opts), x, w).shape
     ct = jax.random.normal(kc, y_shape, jnp.float32)
     return x.astype(dtype), w.astype(dtype), ct.astype(dtype)
-
-
-def _rel_error(got, want) -> float:
-    num = den = 0.0
-    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        a, b = a.astype(jnp.float32), b.astype(jnp.float32)
-        if not bool(jnp.all(jnp.isfinite(a))):
-            return float("inf")
-        num = max(num, float(jnp.max(jnp.abs(a - b))))
-        den = max(den, float(jnp.max(jnp.abs(b))))
-    return num / den if den else float("inf")
 
 
 def _calibrate(compiled, args, sample_ms: float) -> int:
@@ -381,7 +372,7 @@ def run_suite(
                 row.update(
                     time_ms=seconds[impl] * 1e3,
                     tflops=flops / seconds[impl] / 1e12,
-                    rel_error=_rel_error(outputs[impl], want),
+                    rel_error=rel_err(outputs[impl], want),
                     temp_bytes=None if mem is None else int(mem.temp_size_in_bytes),
                 )
             del compiled, outputs

@@ -28,6 +28,9 @@ IMPLS = [i for i in os.environ.get("DLREF_IMPL", "reference,xla,im2col,pallas").
 HIGHEST = lax.Precision.HIGHEST
 DN = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
 PAD_FORMS = ("int", "per_dim", "pairs", "VALID", "SAME")
+# float64 comparisons: normwise relative error per leaf (dlref.testing.rel_err) within
+# dlref.testing.tolerance(float64), i.e. summation-order roundoff, never an O(1) mistake
+TOL64 = tolerance(jnp.float64)
 
 
 def lax_conv(x, w, stride, padding, dilation, groups):
@@ -166,15 +169,6 @@ def value_and_vjp(f, args, ct):
     return run_fast(both, args, ct)
 
 
-def assert_close(a, b, rtol, atol=None):
-    """Elementwise, with atol relative to the scale of the expected leaf (default rtol·max|b|)."""
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
-        assert u.shape == v.shape
-        scale = float(np.max(np.abs(v))) if v.size else 0.0
-        np.testing.assert_allclose(u, v, rtol=rtol, atol=rtol * scale if atol is None else atol)
-
-
 # --------------------------------------------------------------------------------------------
 # values and gradients against lax (hypothesis: examples per property in @settings)
 
@@ -213,8 +207,9 @@ def test_conv_matches_lax_values_and_vjp(impl, cfg):
         else:
             want, (wx, ww) = value_and_vjp(lambda x, w: lax_conv(x, w, *lax_args), (x, w), ct)
         assert got.dtype == jnp.float64
-        assert_close(got, want, 1e-12)
-        assert_close((gx, gw), (wx, ww), 1e-12)
+        assert rel_err(got, want) <= TOL64
+        assert rel_err(gx, wx) <= TOL64
+        assert rel_err(gw, ww) <= TOL64
 
 
 def strided_dilation(stride, dilation) -> bool:
@@ -252,7 +247,8 @@ jax.jit(jax.grad(f))(x).block_until_ready()
         ct = normal(3, y.shape)
         _, (gx, gw) = value_and_vjp(functools.partial(conv, impl="xla", **kw), (x, w), ct)
         wx, ww = oracles.conv_vjp(x, w, ct, c["stride"], ((1, 1), (1, 1)), c["dilation"], 3)
-        assert_close((gx, gw), (wx, ww), 1e-12)
+        assert rel_err(gx, wx) <= TOL64
+        assert rel_err(gw, ww) <= TOL64
 
 
 def test_no_impl_hands_xla_a_conv_dilated_on_both_sides_at_any_order():
@@ -335,8 +331,9 @@ def test_conv_transpose_is_the_vjp_of_conv(impl, cfg):
         got, g_got = value_and_vjp(fn, (y, w), ct)
         want, g_want = value_and_vjp(ref, (y, w), ct)
         assert got.shape == x.shape
-        assert_close(got, want, 1e-12)
-        assert_close(g_got, g_want, 1e-12)
+        assert rel_err(got, want) <= TOL64
+        for u, v in zip(g_got, g_want, strict=True):  # per leaf: each to its own scale
+            assert rel_err(u, v) <= TOL64
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -353,9 +350,10 @@ def test_conv_transpose_with_strided_dilation_does_not_abort_xla(impl, x64):
     ct = normal(19433, (2, 7, 4, 6))
     got, g_got = value_and_vjp(f, (y, w), ct)
     want = oracles.conv_transpose(y, w, stride, ((1, 1), (1, 1)), (1, 0), dilation, groups)
-    assert_close(got, want, 1e-12)
+    assert rel_err(got, want) <= TOL64
     ref = functools.partial(conv_transpose, groups=groups, impl="reference", **kwargs)
-    assert_close(g_got, value_and_vjp(ref, (y, w), ct)[1], 1e-12)
+    for u, v in zip(g_got, value_and_vjp(ref, (y, w), ct)[1], strict=True):
+        assert rel_err(u, v) <= TOL64
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,7 +371,7 @@ def test_conv_matches_numpy_oracle(impl, cfg):
         pads = as_lax_padding(cfg["padding"], cfg["nd"])
         got = run_fast(functools.partial(conv, **conv_kwargs(cfg, impl)), x, w)
         want = oracles.conv(x, w, cfg["stride"], pads, cfg["dilation"], cfg["groups"])
-        assert_close(got, want, 1e-12)
+        assert rel_err(got, want) <= TOL64
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -412,7 +410,7 @@ def test_conv_transpose_matches_numpy_oracle(impl, cfg, data):
         want = oracles.conv_transpose(
             y, w, cfg["stride"], pads, output_padding, cfg["dilation"], cfg["groups"]
         )
-        assert_close(got, want, 1e-12)
+        assert rel_err(got, want) <= TOL64
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -528,12 +526,12 @@ def test_every_transformation_at_every_order(impl, op, x64):
     """The table: jit, vjp, grad, jvp, linearize, jacfwd, jacrev, hessian, jvp of grad (a
     Hessian-vector product), a third-order derivative, vmap over x, over the kernel and over
     both (against a Python loop), and per-example gradients, in float64, for every impl;
-    each against impl="xla" (lax's rules) to 1e-10 (dlref.testing.tolerance(float64))."""
+    each against impl="xla" (lax's rules) to dlref.testing.tolerance(float64) = 1e-12."""
     fn, kwargs, args, tangents, batched, ct = _table_inputs(op)
     f = functools.partial(fn, impl=impl, **kwargs)
     got = jax.jit(lambda *a: _transformations(f, *a))(args, ct, tangents, batched)
     want = _xla_transformations(op)
-    tol = tolerance(jnp.float64)
+    tol = TOL64
     bad = {name: rel_err(got[name], want[name]) for name in want}
     bad = {name: e for name, e in bad.items() if not e <= tol}
     for v in ("x", "w", "all"):
@@ -677,7 +675,7 @@ def test_conv_transpose_vs_lax_conv_transpose(impl, x64, seed):
     )
     got = conv_transpose(x, w, stride=s, padding=p, output_padding=a, dilation=d, impl=impl)
     assert got.shape == (2, (5 - 1) * 2 - 2 + 2 * 2 + 1 + 1, (4 - 1) * 3 - 0 + 1 + 2 + 1, 6)
-    assert_close(got, want, 1e-12)
+    assert rel_err(got, want) <= TOL64
     # lax's "VALID" is TensorFlow's rule out = n*s + max(k_eff - s, 0): PyTorch's p = 0 where
     # s <= k_eff (dim 0: k_eff = 5, s = 2), plus output_padding s - k_eff where s > k (dim 1)
     valid = lax.conv_transpose(
@@ -692,7 +690,7 @@ def test_conv_transpose_vs_lax_conv_transpose(impl, x64, seed):
     )
     assert valid.shape[1:3] == (5 * 2 + 3, 4 * 3 + 0)
     got = conv_transpose(x, w, stride=s, dilation=d, output_padding=(0, 1), impl=impl)
-    assert_close(got, valid, 1e-12)
+    assert rel_err(got, valid) <= TOL64
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -709,16 +707,16 @@ def test_depthwise_with_channel_multiplier_is_per_channel_conv(impl, x64, seed):
                 (1, 1),
                 1,
             )
-            assert_close(got[..., c * 2 + j : c * 2 + j + 1], want, 1e-12)
+            assert rel_err(got[..., c * 2 + j : c * 2 + j + 1], want) <= TOL64
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_one_by_one_conv_is_a_matmul_over_channels(impl, x64, seed):
     x, w = normal(seed, (2, 4, 5, 6)), normal(seed + 1, (1, 1, 6, 3))
     want = np.einsum("nhwc,co->nhwo", np.asarray(x), np.asarray(w[0, 0]))
-    assert_close(conv(x, w, impl=impl), want, 1e-12)
+    assert rel_err(conv(x, w, impl=impl), want) <= TOL64
     # strided 1x1 (ResNet downsampling shortcut) keeps every other pixel
-    assert_close(conv(x, w, stride=2, impl=impl), want[:, ::2, ::2], 1e-12)
+    assert rel_err(conv(x, w, stride=2, impl=impl), want[:, ::2, ::2]) <= TOL64
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -727,7 +725,7 @@ def test_depthwise_separable_conv_and_its_parameter_savings(impl, x64, seed):
     w_dw, w_pw = normal(seed + 1, (3, 3, 1, 16)), normal(seed + 2, (1, 1, 16, 32))
     got = depthwise_separable_conv(x, w_dw, w_pw, stride=2, padding=1, impl=impl)
     h = lax_conv(x, w_dw, (2, 2), [(1, 1)] * 2, (1, 1), 16)
-    assert_close(got, lax_conv(h, w_pw, (1, 1), "VALID", (1, 1), 1), 1e-12)
+    assert rel_err(got, lax_conv(h, w_pw, (1, 1), "VALID", (1, 1), 1)) <= TOL64
     # parameters, counted from array sizes: 3*3*16 + 16*32 = 656 vs a full 3x3 conv 3*3*16*32
     full = jnp.zeros((3, 3, 16, 32))
     assert w_dw.size + w_pw.size == 656 and full.size == 4608
@@ -742,7 +740,7 @@ def test_depthwise_separable_conv_and_its_parameter_savings(impl, x64, seed):
         layout="NCHW",
         impl=impl,
     )
-    assert_close(got_nchw, jnp.moveaxis(got, -1, 1), 1e-12)
+    assert rel_err(got_nchw, jnp.moveaxis(got, -1, 1)) <= TOL64
 
 
 # --------------------------------------------------------------------------------------------
@@ -787,7 +785,7 @@ def test_seed_errata_3_dilation_keeps_the_size_only_with_stride_1_and_matching_p
     assert shape_of(conv, x, w3, dilation=2, padding=2, stride=2)[1:3] == (5, 5)  # stride: not
     # 3x3 with d=2 is a 5x5 kernel with zeros between the taps: the same field, 9 parameters
     w5 = jnp.zeros((5, 5, 1, 1)).at[::2, ::2].set(w3)
-    assert_close(fast(functools.partial(conv, dilation=2))(x, w3), fast(conv)(x, w5), 1e-12)
+    assert rel_err(fast(functools.partial(conv, dilation=2))(x, w3), fast(conv)(x, w5)) <= TOL64
     # the receptive field of one output pixel is 5x5: its gradient's support spans 5 rows/cols
     g = fast(jax.grad(lambda x: conv(x, w3, dilation=2)[0, 2, 2, 0]))(x)[0, :, :, 0]
     rows, cols = np.nonzero(np.asarray(g))
@@ -872,7 +870,7 @@ def test_output_padding_below_dilation_is_allowed(impl, x64):
     kw = dict(dilation=2, output_padding=1, padding=1, groups=3)
     got = conv_transpose(y, w, impl=impl, **kw)
     assert got.shape == (1, 7, 8, 6)  # (4-1) - 2 + 2*(3-1) + 1 + 1 = 7, (5-1) - 2 + 4 + 2 = 8
-    assert_close(got, conv_transpose(y, w, impl="xla", **kw), 1e-12)
+    assert rel_err(got, conv_transpose(y, w, impl="xla", **kw)) <= TOL64
     assert conv_transpose(Y2, WT, dilation=2, output_padding=1).shape == (1, 9, 9, 2)
 
 
@@ -894,7 +892,7 @@ def test_kernels_get_validated_channels_last_arguments(x64):
     x, w = normal(0, (2, 4, 7, 6)), normal(1, (6, 2, 3, 3))
     kw = dict(stride=2, padding="SAME", groups=2, layout="NCHW")
     want = conv(x, w, impl="xla", **kw)
-    assert_close(conv(x, w, impl="im2col", **kw), want, 1e-12)
+    assert rel_err(conv(x, w, impl="im2col", **kw), want) <= TOL64
     (eqn,) = _conv_eqns(functools.partial(conv, impl="im2col", **kw), x, w)
     assert [v.aval.shape for v in eqn.invars] == [(2, 7, 6, 4), (3, 3, 2, 6)]
     assert eqn.params["impl"] == "im2col"
@@ -922,7 +920,7 @@ def test_conv_transpose_binds_the_input_gradient_of_its_forward_conv(x64):
     geo = eqn.params["geometry"]
     assert (geo.in_sizes, geo.out_sizes, geo.c_in, geo.c_out) == ((12, 12), (6, 6), 4, 2)
     assert (geo.stride, geo.padding) == ((2, 2), ((1, 1), (1, 1)))
-    assert_close(f(x, wt), conv_transpose(x, wt, impl="xla", **kw), 1e-12)
+    assert rel_err(f(x, wt), conv_transpose(x, wt, impl="xla", **kw)) <= TOL64
 
 
 def test_auto_on_the_cpu_never_runs_pallas(x64):
@@ -937,7 +935,7 @@ def test_auto_on_the_cpu_never_runs_pallas(x64):
     for w, kw, impl in cases:
         eqns = _conv_eqns(functools.partial(conv, impl="auto", **kw), x, w)
         assert [e.params["impl"] for e in eqns] == ([] if impl is None else [impl])
-        assert_close(conv(x, w, impl="auto", **kw), conv(x, w, impl="xla", **kw), 1e-12)
+        assert rel_err(conv(x, w, impl="auto", **kw), conv(x, w, impl="xla", **kw)) <= TOL64
 
 
 H100 = jax.sharding.AbstractDevice(device_kind="NVIDIA H100", num_cores=None, platform="gpu")

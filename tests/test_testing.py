@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pathlib
 import subprocess
 import sys
 
@@ -110,6 +111,34 @@ def test_rel_err_nan_inf_and_shapes():
     assert rel_err(jnp.ones(3), jnp.ones(4)) == math.inf
     with pytest.raises(ValueError, match="rel_err: the pytrees differ"):
         rel_err((jnp.ones(2),), [jnp.ones(2)])
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_rel_err_reduces_accelerator_arrays_where_they_live_with_the_host_answer(x64):
+    """Jax arrays on a GPU/TPU are reduced on the device (dlref.kernels.bench and
+    bench/gpu_check.py compare ResNet activations); the device reductions, run here on CPU
+    arrays, give exactly the host path's (diff, scale) on every NaN/inf/zero case."""
+    from dlref.testing._compare import _diff_scale, _diff_scale_device
+
+    nan, inf = np.nan, np.inf
+    cases = [
+        ([10.0, 1.0], [10.0, 1.1]),
+        ([nan, 1.0], [nan, 1.0]),
+        ([nan, 1.0], [1.0, 1.0]),
+        ([1.0, 1.0], [nan, 1.0]),
+        ([inf, 2.0], [inf, 2.0]),
+        ([-inf, 2.0], [inf, 2.0]),
+        ([inf, 2.0], [3.0, 2.0]),
+        ([nan, inf], [nan, inf]),
+        ([1.0, 0.0], [0.0, 0.0]),
+        ([0.0], [0.0]),
+    ]
+    with jax.enable_x64(x64):
+        for a, b in cases:
+            a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.bfloat16)
+            mismatch, any_finite, diff, scale = jax.device_get(_diff_scale_device(a, b))
+            got = (np.inf, 0.0) if mismatch else (diff, scale) if any_finite else (0.0, 0.0)
+            assert tuple(map(float, got)) == _diff_scale(a, b), (a, b)
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,19 +584,33 @@ def test_arrays_errors():
 # --------------------------------------------------------------------------------------------
 # the README's example, as written, and a wrong kernel caught and shrunk
 
-my_conv = functools.partial(dlref.conv, impl="xla")  # "your kernel": lax's conv through dlref
+README = pathlib.Path(__file__).parent.parent / "README.md"
 
 
-@settings(max_examples=4, deadline=None)  # each example compiles its own shapes
-@given(conv_configs(ranks=(2,)))
-def test_my_conv(cfg):
-    x, w = cfg.inputs(jax.random.key(0), jnp.float32)
-    assert_op_close(
-        lambda x, w: my_conv(x, w, **cfg.kwargs()),
-        lambda x, w: dlref.conv(x, w, **cfg.kwargs()),
-        x,
-        w,
-    )
+def _readme_example() -> str:
+    """The code block of the README's "Test your own kernel" section, preceded by blank lines so
+    that line numbers in a traceback are the README's."""
+    readme = README.read_text()
+    section = readme.index("## Test your own kernel")
+    start = readme.index("```python\n", section) + len("```python\n")
+    end = readme.index("```", start)
+    return "\n" * readme.count("\n", 0, start) + readme[start:end]
+
+
+# The README's example, run from the README itself: pytest collects its test_my_conv here.
+_README = {}
+exec(compile(_readme_example(), str(README), "exec"), _README)
+test_my_conv = _README["test_my_conv"]
+
+
+def test_the_readme_example_is_a_property_test_of_dlref_conv():
+    """The block defines what the README says: a hypothesis test over 2-D conv geometries whose
+    kernel under test is lax's conv through dlref (so it passes), comparing all three modes."""
+    src = _readme_example()
+    assert "@given(conv_configs(ranks=(2,)))" in src and "assert_op_close(" in src
+    assert "modes=" not in src  # value, vjp and jvp: the defaults
+    assert _README["my_conv"].keywords == {"impl": "xla"}
+    assert test_my_conv.hypothesis.inner_test.__name__ == "test_my_conv"
 
 
 def _conv_transpose_unflipped(x, w, *, stride, padding, output_padding, dilation, groups):

@@ -120,16 +120,49 @@ def _is_float(x: Any) -> bool:
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
 
 
+def _on_accelerator(*xs: Any) -> bool:
+    """All of ``xs`` are jax arrays, at least one on a non-CPU device."""
+    if not all(isinstance(x, jax.Array) for x in xs):
+        return False
+    try:
+        return any(d.platform != "cpu" for x in xs for d in x.devices())
+    except Exception:  # noqa: BLE001  (a tracer, a deleted buffer: the host path decides)
+        return False
+
+
+@jax.jit
+def _diff_scale_device(a: jax.Array, b: jax.Array) -> tuple[jax.Array, ...]:
+    """:func:`_diff_scale`'s reductions where the arrays live, in the widest float jax has
+    (float64 under x64, else float32: every jax float converts exactly). Returns the flags
+    (NaN or ±inf placed differently, any finite entry of ``b``) and the two maxima."""
+    wide = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    a, b = a.astype(wide), b.astype(wide)
+    inf_a, inf_b = jnp.isinf(a), jnp.isinf(b)
+    mismatch = jnp.any(jnp.isnan(a) != jnp.isnan(b)) | jnp.any(inf_a != inf_b)
+    mismatch |= jnp.any(inf_b & (a != b))
+    finite = jnp.isfinite(b)
+    diff = jnp.max(jnp.where(finite, jnp.abs(a - b), 0), initial=0)
+    scale = jnp.max(jnp.where(finite, jnp.abs(b), 0), initial=0)
+    return mismatch, jnp.any(finite), diff, scale
+
+
 def _diff_scale(a: Any, b: Any) -> tuple[float, float]:
-    """``(max|a - b|, max|b|)`` in float64 over the finite entries of ``b``.
+    """``(max|a - b|, max|b|)`` over the finite entries of ``b``: in NumPy float64 on the host,
+    or, for jax arrays on an accelerator, reduced there (a ResNet activation is not copied to
+    the host to compare it).
 
     NaN and ±inf must sit at the same places (with the same sign) in both; otherwise the
     difference is ``inf``. Shapes must agree (else ``inf``).
     """
+    if np.shape(a) != np.shape(b):
+        return np.inf, 0.0
+    if _on_accelerator(a, b):
+        mismatch, any_finite, diff, scale = jax.device_get(_diff_scale_device(a, b))
+        if mismatch:
+            return np.inf, 0.0
+        return (float(diff), float(scale)) if any_finite else (0.0, 0.0)
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
-    if a.shape != b.shape:
-        return np.inf, 0.0
     if np.any(np.isnan(a) != np.isnan(b)):
         return np.inf, 0.0
     inf_a, inf_b = np.isinf(a), np.isinf(b)
