@@ -150,7 +150,7 @@ def concrete_range(x: Any) -> tuple[float, float] | None:
     traced (under ``jit``, ``vmap``, ``grad``: its values do not exist yet), empty, or all NaN.
 
     NaN is left out on purpose: a check built on this must let NaN through to the result, where
-    it propagates (DESIGN.md), instead of raising.
+    it propagates (docs/contract.md), instead of raising.
     """
     if isinstance(x, jax.core.Tracer):
         return None
@@ -262,7 +262,7 @@ def normalize_padding(
     dilation: Sequence[int] | None = None,
     allow_strings: bool = True,
 ) -> tuple[tuple[int, int], ...]:
-    """Normalise any padding form of DESIGN.md to a tuple of ``n`` ``(lo, hi)`` pairs.
+    """Normalise any padding form of the API contract (docs/contract.md) to a tuple of ``n`` ``(lo, hi)`` pairs.
 
     Accepted: an int (same on both sides of every dim), a tuple of ``n`` ints (symmetric per
     dim), a tuple of ``n`` ``(lo, hi)`` pairs, ``"VALID"`` (no padding) and ``"SAME"`` (needs

@@ -87,7 +87,7 @@ def test_leaky_relu_slope_argument(key, x64):
 
 
 # --------------------------------------------------------------------------------------------
-# subgradients at the kinks (pinned: DESIGN / docstrings)
+# subgradients at the kinks (pinned: docs/contract.md and the docstrings)
 
 
 def test_relu_subgradient_at_zero_is_zero():

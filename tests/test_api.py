@@ -119,7 +119,7 @@ def test_classes_documented(name):
 # something malformed (wrong rank, dtype, sign, type or length; empty; NaN; inf), either
 # returns or raises ValueError / TypeError whose message begins with its name (a class: the
 # class name); nothing else escapes. NaN in a floating array argument is not an error: the call
-# returns, and NaN reaches the output (DESIGN.md: NaN propagates).
+# returns, and NaN reaches the output (docs/contract.md: NaN propagates).
 #
 # The callables are discovered (dlref.__all__ and the public names of PROPERTY_MODULES); each
 # needs one row in BASE, a valid call on tiny inputs, which is then mutated one argument at a

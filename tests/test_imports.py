@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -161,25 +160,3 @@ def test_no_import_cycles():
     assert not cycles, "import cycles (a function-level import counts):\n" + "\n".join(
         " -> ".join(c) for c in cycles
     )
-
-
-# Users clone only the repository: nothing in it may point at the project's working notes.
-_OUTSIDE = re.compile(r"\.\./shared|DESIGN\.md|STYLE\.md|SEED_ERRATA")
-
-
-def _shipped_files() -> list[pathlib.Path]:
-    files = [ROOT / "README.md"]
-    for folder in ("dlref", "kernels", "notebooks"):
-        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file())
-    return [p for p in files if p.exists() and "__pycache__" not in p.parts]
-
-
-def test_no_pointer_outside_the_repository():
-    hits = []
-    for path in _shipped_files():
-        text = path.read_text(errors="replace")
-        hits += [
-            f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group()}"
-            for m in _OUTSIDE.finditer(text)
-        ]
-    assert not hits, "points outside the repository:\n" + "\n".join(hits)

@@ -152,7 +152,7 @@ def test_kl_divergence_negative_probabilities():
 
 
 def test_nan_is_not_an_out_of_range_value():
-    # the concrete check skips NaN, which must reach the result (DESIGN.md)
+    # the concrete check skips NaN, which must reach the result (docs/contract.md)
     assert np.isnan(L.cross_entropy(jnp.array([[NAN, 0.5]]), jnp.array([0])))
     assert np.isnan(L.sigmoid_binary_cross_entropy(jnp.zeros(2), jnp.array([NAN, 1.0])))
     assert np.isnan(L.kl_divergence(jnp.array([[NAN, NAN]]), jnp.array([[NAN, NAN]])))
