@@ -379,6 +379,22 @@ def axes_dlref_conv(eqn, ins) -> tuple:
     )
 
 
+def axes_dlref_conv_transpose(eqn, ins) -> tuple:
+    """The kernels' transposed convolution (the input gradient of the forward conv
+    ``geometry``): ``dy (N, *out, C_out)`` to ``(N, *in, C_in)``, as a stride-1 conv of the
+    input dilated by the stride, padded ``d(k-1) - lo`` on the left."""
+    g, x = eqn.params["geometry"], ins[0]
+    out = eqn.outvars[0].aval.shape
+    res = [((n, None),) for n in out]
+    if x.data:
+        res[0] = x.axes[0]
+        for i, (k, s, (lo, _), d) in enumerate(zip(g.kernel, g.stride, g.padding, g.dilation)):
+            f = axis_span(x.axes[1 + i])
+            if f is not None:
+                res[1 + i] = ((out[1 + i], compose_window(f, k, 1, d * (k - 1) - lo, d, s)),)
+    return tuple(res)
+
+
 # --------------------------------------------------------------------------------------------
 # one rule per primitive: cost and label
 
@@ -467,6 +483,16 @@ def cost_dlref_conv(eqn, ins, convention) -> int:
     return cost
 
 
+def cost_dlref_conv_transpose(eqn, ins, convention) -> int:
+    """As ``lax.conv_general_dilated`` with ``lhs_dilation`` counts it: every output pixel
+    takes every tap over ``C_out / groups`` channels of the dilated input."""
+    g, out = eqn.params["geometry"], eqn.outvars[0].aval.shape
+    positions = math.prod(out[1:-1])
+    return conv_cost(
+        convention, math.prod(out), g.c_out // g.groups, math.prod(g.kernel), positions
+    )
+
+
 def geometry_label(name: str, kernel, stride=(), dilation=(), groups: int = 1) -> str:
     """``"conv 3×3/2 d2 g4"``: kernel per spatial axis; stride and dilation when not 1, one
     number when the same on every axis (a 1-tap axis has no dilation to show)."""
@@ -542,6 +568,12 @@ def label_dlref_conv(eqn, ins) -> str:
     return geometry_label("conv", g.kernel, g.stride, g.dilation, g.groups)
 
 
+def label_dlref_conv_transpose(eqn, ins) -> str:
+    g = eqn.params["geometry"]
+    name = "conv_transpose" if any(v != 1 for v in g.stride) else "conv"
+    return geometry_label(name, g.kernel, (1,) * len(g.kernel), g.dilation, g.groups)
+
+
 def tags_dlref_conv(eqn, ins) -> list[str]:
     """The fused epilogue as tags: one (C_out,) vector is a bias, two a folded BN (scale and
     shift), three both; a residual operand is an add; an ``activation`` parameter names its
@@ -595,6 +627,9 @@ RULES: dict[str, Rule] = {
     "conv_general_dilated": Rule("layer", axes_conv, cost_conv, label_conv),
     "dlref_conv": Rule(
         "layer", axes_dlref_conv, cost_dlref_conv, label_dlref_conv, tags_dlref_conv
+    ),
+    "dlref_conv_transpose": Rule(
+        "layer", axes_dlref_conv_transpose, cost_dlref_conv_transpose, label_dlref_conv_transpose
     ),
     "dot_general": Rule("layer", axes_dot, cost_dot, label_dot),
     **{

@@ -524,7 +524,7 @@ def _train_step_fn(
         return total, (data_loss, _correct(out, y))
 
     @jax.jit
-    def step(params, rest, opt_state, x, y):
+    def train_step(params, rest, opt_state, x, y):  # the name of the compiled module
         m = nnx.merge(graphdef, params, rest)
         grads, (data_loss, correct) = nnx.grad(objective, has_aux=True)(m, x, y)
         if clip_norm is not None:
@@ -533,7 +533,7 @@ def _train_step_fn(
         rest = nnx.state(m, nnx.Not(nnx.Param))
         return optax.apply_updates(params, updates), rest, opt_state, data_loss, correct
 
-    return step
+    return train_step
 
 
 # -- the epoch loop and the best epoch ---------------------------------------------------------

@@ -160,9 +160,10 @@ def exploding_gradients(
       size: the forward activations grow by the same factor the backward signal shrinks; the
       explosion shows in their common size, ``weight_grad``, ∝ factor^depth);
     * ``global_norm_float32``: the global gradient norm at depth ``overflow_depth``, computed in
-      float32 as :func:`dlref.clip_by_global_norm` computes it: for "large" the sum of squares
-      overflows to ``inf`` (``5.66^30 ≈ 10^22.6`` per layer, squared beyond float32's
-      ``3.4·10^38``), and clipping by that norm can only zero the update;
+      float32 by :func:`dlref.clip_by_global_norm`: for "large" it is ``~10^23`` (``5.66^30 ≈
+      10^22.6`` per layer), whose square is beyond float32's ``3.4·10^38`` — a plain sum of
+      squares overflows to ``inf`` there, and clipping by ``inf`` would zero the update; dlref
+      sums the squares of ``g / 2^k`` and stays finite, so clipping still works;
     * ``loss``: ``steps`` of SGD at ``learning_rate`` from each init at ``depth``; "large"
       diverges to ``inf``/NaN after its first step, "large_clipped" (the same, with
       ``clip_by_global_norm(max_norm)``) stays finite, "he" trains.
