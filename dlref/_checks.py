@@ -341,10 +341,32 @@ def check_min_rank(x: Any, rank: int, name: str, op: str) -> None:
 
 
 def check_floating(x: Any, name: str, op: str) -> None:
-    """Raise ``TypeError`` unless ``x`` has a floating dtype."""
-    dtype = jnp.result_type(x)
+    """Raise ``TypeError`` unless ``x`` is an array (or number) with a floating dtype.
+
+    ``None``, strings (which ``jnp.result_type`` would read as dtype names), dicts and other
+    objects are refused with a message naming ``op``.
+    """
+    if x is None or isinstance(x, str | bytes | dict):
+        raise TypeError(f"{op}: {name} must be a floating array, got {_describe(x)}")
+    try:
+        dtype = jnp.result_type(x)
+    except TypeError as e:
+        raise TypeError(f"{op}: {name} must be a floating array, got {_describe(x)}") from e
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"{op}: {name} must have a floating dtype, got {dtype}")
+
+
+def check_dtype(value: Any, name: str, op: str) -> np.dtype:
+    """Return ``jnp.dtype(value)`` for a dtype or dtype name, else raise ``TypeError``.
+
+    ``None`` (which NumPy would read as float64), numbers and unknown names are refused.
+    """
+    if value is None or isinstance(value, bool | int | float | complex):
+        raise TypeError(f"{op}: {name} must be a dtype, got {value!r}")
+    try:
+        return jnp.dtype(value)
+    except TypeError as e:
+        raise TypeError(f"{op}: {name} must be a dtype, got {_describe(value)}") from e
 
 
 def accumulation_dtype(dtype: Any) -> Any:

@@ -105,6 +105,10 @@ def conv_geometry(
         dilated kernel larger than the padded input.
       TypeError: non-floating inputs; non-int groups, stride, dilation or padding.
     """
+    if not isinstance(x, jax.ShapeDtypeStruct):
+        x = _checks.as_array(x, "x", op)
+    if not isinstance(w, jax.ShapeDtypeStruct):
+        w = _checks.as_array(w, "w", op)
     w_rank = jnp.ndim(w)
     if w_rank not in (3, 4, 5):
         raise ValueError(
@@ -133,6 +137,8 @@ def conv_geometry(
             f"{op}: output channels C_out={c_out} must be divisible by groups={groups}"
         )
     kernel = tuple(int(k) for k in w.shape[:-2])
+    if min(kernel) < 1:
+        raise ValueError(f"{op}: the kernel w must have no empty spatial dim, got shape {w.shape}")
     stride = _checks.as_tuple(stride, nd, "stride", op, minimum=1)
     dilation = _checks.as_tuple(dilation, nd, "dilation", op, minimum=1)
     sizes = tuple(int(n) for n in x.shape[1:-1])

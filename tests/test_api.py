@@ -316,6 +316,8 @@ BASE: dict[str, Callable[[], tuple[tuple, dict]]] = {
     "avg_pool": lambda: ((_u(1, 4, 4, 2), 2), {}),
     "global_max_pool": lambda: ((_u(1, 4, 4, 2),), {}),
     "global_avg_pool": lambda: ((_u(1, 4, 4, 2),), {}),
+    "max_pool_backward": lambda: ((_u(1, 4, 4, 2), _u(1, 2, 2, 2, seed=1), 2), {}),
+    "avg_pool_backward": lambda: ((_u(1, 4, 4, 2), _u(1, 2, 2, 2, seed=1), 2), {}),
     # augment
     "Transform": lambda: (("flip_left_right",), {}),
     "adjust_brightness": lambda: ((_img(4, 4, 3), 0.1), {}),
@@ -445,10 +447,28 @@ BASE: dict[str, Callable[[], tuple[tuple, dict]]] = {
     "dlref.kernels.default_table": lambda: ((), {}),
     "dlref.kernels.im2col_conv": lambda: ((_u(1, 5, 5, 2), _u(3, 3, 2, 4, seed=1)), {}),
     "dlref.kernels.pallas_conv": lambda: ((_u(1, 5, 5, 2), _u(3, 3, 2, 4, seed=1)), {}),
+    "dlref.kernels.pallas_conv_input_grad": lambda: (
+        (_u(1, 3, 4), _u(3, 2, 4, seed=1), (1, 5, 2)),
+        {},
+    ),
+    "dlref.kernels.pallas_conv_weight_grad": lambda: ((_u(1, 5, 2), _u(1, 3, 4, seed=1), 3), {}),
+    "dlref.kernels.im2col_input_grad": lambda: (
+        (_u(1, 3, 4), _u(3, 2, 4, seed=1), (1, 5, 2)),
+        {},
+    ),
+    "dlref.kernels.im2col_weight_grad": lambda: ((_u(1, 5, 2), _u(1, 3, 4, seed=1), 3), {}),
+    "dlref.kernels.im2col": lambda: ((_u(1, 5, 2), 3), {}),
+    "dlref.kernels.col2im": lambda: ((_u(1, 3, 6), (1, 5, 2), 3), {}),
+    "dlref.kernels.conv_geometry": lambda: (
+        (_u(1, 5, 2), _u(3, 2, 4, seed=1), 1, 0, 1, 1, "conv_geometry"),
+        {},
+    ),
+    "dlref.kernels.ConvGeometry": lambda: (((5,), (3,), (1,), ((0, 0),), (1,), (3,), 1, 2, 4), {}),
     # testing
     "dlref.testing.assert_op_close": lambda: ((jnp.sin, jnp.sin, _u(3)), {}),
     "dlref.testing.check_op_gradients": lambda: ((jnp.sin, _u(3)), {}),
     "dlref.testing.rel_err": lambda: ((_u(3), _u(3, seed=1)), {}),
+    "dlref.testing.op_errors": lambda: ((jnp.sin, jnp.sin, _u(3)), {}),
     "dlref.testing.tolerance": lambda: ((jnp.float32,), {}),
     "dlref.testing.strategies.ConvConfig": lambda: (((1, 5, 2), (3, 2, 4), (1,), 0, (1,), 1), {}),
     "dlref.testing.strategies.ConvTransposeConfig": lambda: (
