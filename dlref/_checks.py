@@ -239,6 +239,24 @@ def as_tuple(value: Any, n: int, name: str, op: str, *, minimum: int | None = No
     return tuple(int(v) for v in out)
 
 
+def as_shape(value: Any, name: str, op: str) -> tuple[int, ...]:
+    """Return ``value`` (a sequence of ints >= 0, e.g. an array's shape) as a tuple of ints.
+
+    Raises:
+      TypeError: ``value`` is not a sequence (``None``, a string, an int), or an entry is not
+        an int.
+      ValueError: a negative entry.
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"{op}: {name} must be a tuple of ints (a shape), got {value!r}")
+    for v in value:
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+            raise TypeError(f"{op}: {name} must be a tuple of ints (a shape), got {value!r}")
+        if v < 0:
+            raise ValueError(f"{op}: {name} must not hold a negative size, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
     """The (lo, hi) padding of ``"SAME"`` (TensorFlow/lax rule: the extra pad goes high).
 
@@ -361,11 +379,11 @@ def check_dtype(value: Any, name: str, op: str) -> np.dtype:
 
     ``None`` (which NumPy would read as float64), numbers and unknown names are refused.
     """
-    if value is None or isinstance(value, bool | int | float | complex):
-        raise TypeError(f"{op}: {name} must be a dtype, got {value!r}")
+    if value is None or isinstance(value, bool | int | float | complex | jax.Array | np.ndarray):
+        raise TypeError(f"{op}: {name} must be a dtype, got {_describe(value)}")
     try:
         return jnp.dtype(value)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise TypeError(f"{op}: {name} must be a dtype, got {_describe(value)}") from e
 
 

@@ -364,11 +364,28 @@ def choose_blocks(
     Returns:
       A :class:`ConvBlocks`.
 
+    Raises:
+      TypeError: non-int sizes, an unknown dtype, a geometry, device kind or table of the
+        wrong type.
+      ValueError: a size < 1; a backend other than ``"gpu"`` or ``"tpu"``.
+
     Example:
       >>> b = choose_blocks(3, 64, 12544, jnp.bfloat16)     # the ResNet stem, no table
       >>> (b.block_k, b.block_n, b.block_m)
       (16, 64, 128)
     """
+    op = "choose_blocks"
+    c_in_per_group = _checks.check_int(c_in_per_group, "c_in_per_group", op, minimum=1)
+    c_out_per_group = _checks.check_int(c_out_per_group, "c_out_per_group", op, minimum=1)
+    m = _checks.check_int(m, "m", op, minimum=1)
+    dtype = _checks.check_dtype(dtype, "dtype", op)
+    _checks.check_choice(backend, ("gpu", "tpu"), "backend", op)
+    if geometry is not None and not isinstance(geometry, ConvGeometry):
+        raise TypeError(f"{op}: geometry must be a ConvGeometry or None, got {geometry!r}")
+    if device_kind is not None and not isinstance(device_kind, str):
+        raise TypeError(f"{op}: device_kind must be a str or None, got {device_kind!r}")
+    if table is not None and not hasattr(table, "lookup"):
+        raise TypeError(f"{op}: table must be a TuningTable or None, got {table!r}")
     if table is not None and backend == "gpu" and geometry is not None:
         kind = target_device().device_kind if device_kind is None else device_kind
         hit = table.lookup(kind, conv_signature(geometry), dtype)
@@ -437,7 +454,8 @@ def input_grad_geometry(
       ValueError: what :func:`conv_geometry` raises, or ``dy`` not of the output's shape.
       TypeError: non-floating ``dy`` or ``w``; non-int arguments.
     """
-    input_shape = tuple(input_shape)
+    input_shape = _checks.as_shape(input_shape, "input_shape", op)
+    w = _checks.as_array(w, "w", op)
     geo = conv_geometry(
         _struct(input_shape, jnp.result_type(w)), w, stride, padding, dilation, groups, op
     )
