@@ -520,22 +520,6 @@ NAN_BLIND: dict[str, str] = {
 # calls is in the report of the branch that added this test). xfail(strict=True): a fixed entry
 # fails until it is removed here.
 _KNOWN_BY_OWNER = {
-    "pool": [
-        "summary",
-        "dlref.models.AlexNet",
-        "dlref.models.BasicBlock",
-        "dlref.models.Bottleneck",
-        "dlref.models.LeNet5",
-        "dlref.models.ResNet",
-        "dlref.models.VGG16",
-        "dlref.models.build",
-        "dlref.models.input_shape",
-        "dlref.models.model_summary",
-        "dlref.models.param_count",
-    ],
-    "structure": [
-        "dlref.train.save_checkpoint",
-    ],
     "experiments": [
         "dlref.experiments.dropout_bn_variance_shift",
         "dlref.experiments.fitting_regimes",
