@@ -484,6 +484,7 @@ def weight_grad_geometry(
       ValueError: what :func:`conv_geometry` raises, or ``dy`` not of the output's shape.
       TypeError: non-floating ``x`` or ``dy``; non-int arguments.
     """
+    x, dy = _checks.as_array(x, "x", op), _checks.as_array(dy, "dy", op)
     nd = _checks.check_rank(x, (3, 4, 5), "x", op) - 2
     kernel = _checks.as_tuple(kernel_size, nd, "kernel_size", op, minimum=1)
     groups = _checks.check_int(groups, "groups", op, minimum=1)
