@@ -145,7 +145,7 @@ def gradient_noise(
 
     Example:
       >>> r = gradient_noise(batch_sizes=(1, 16), samples=20)
-      >>> r["theory"][0] / r["theory"][1]
+      >>> float(r["theory"][0] / r["theory"][1])
       16.0
     """
     op = "gradient_noise"
