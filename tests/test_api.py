@@ -417,25 +417,45 @@ BASE: dict[str, Callable[[], tuple[tuple, dict]]] = {
         {"x": jnp.zeros((1, 32, 32, 1)), "print_fn": None},
     ),
     "dlref.models.cli_main": lambda: ((["lenet5"],), {}),
-    # experiments (tiny settings)
-    "dlref.experiments.vanishing_gradients": lambda: (
-        (),
-        {"depth": 2, "width": 4, "batch_size": 4, "variants": ("relu",)},
-    ),
-    "dlref.experiments.lr_sensitivity": lambda: (
-        (),
-        {"learning_rates": (0.1,), "epochs": 1, "depth": 1, "width": 4, "batch_size": 64},
-    ),
-    "dlref.experiments.batch_size_effect": lambda: ((), {"batch_sizes": (256,), "epochs": 1}),
-    "dlref.experiments.dropout_bn_variance_shift": lambda: ((), {"epochs": 1, "batch_size": 256}),
-    "dlref.experiments.fitting_regimes": lambda: (
-        (),
-        {"n_train": 32, "steps": 4, "eval_every": 2, "patience": 1},
-    ),
-    "dlref.experiments.gradient_norms_through_time": lambda: (
-        (),
-        {"length": 3, "hidden": 4, "batch_size": 2},
-    ),
+    # experiments (tiny settings: each accepted call takes a second or two)
+    **{
+        f"dlref.experiments.{n}": _call(**kw)
+        for n, kw in {
+            "activation_properties": dict(names=("relu",), limit=10.0),
+            "activation_convergence": dict(
+                activations=("tanh",), hidden=4, depth=1, batch_size=4, steps=2, monitor=8
+            ),
+            "relu_sparsity": dict(depth=1, width=4, batch_size=4, repeats=1),
+            "linear_output_regression": dict(hidden=4, steps=1),
+            "pointwise_conv_nonlinearity": dict(channels=(2, 2), size=2, batch=1),
+            "batch_size_effect": dict(batch_sizes=(256,), epochs=1),
+            "gradient_noise": dict(batch_sizes=(1, 4), samples=2, hidden=2),
+            "memory_budget_batch": dict(budget_bytes=2**20, model="mlp", xla_batches=()),
+            "batch_size_scaling": dict(batch_sizes=(16,), max_steps=2),
+            "feature_normalization": dict(max_steps=2),
+            "bn_scale_invariance": dict(scales=(2.0,), steps=1, width=2, batch_size=4),
+            "bn_saturation": dict(depth=1, width=2, batch_size=4),
+            "bn_full_batch_statistics": dict(hidden=2, batch_size=512),
+            "lr_sensitivity": dict(
+                learning_rates=(0.1,), epochs=1, depth=1, width=4, batch_size=256
+            ),
+            "dropout_bn_variance_shift": dict(epochs=1, batch_size=256),
+            "vanishing_gradients": dict(depth=2, width=4, batch_size=4, variants=("relu",)),
+            "exploding_gradients": dict(depth=2, width=2, batch_size=2, steps=1, overflow_depth=1),
+            "gradient_norms_through_time": dict(length=3, hidden=4, batch_size=2),
+            "pooling_translation_invariance": dict(shifts=((0, 1),), channels=1, n_images=2),
+            "pool_before_conv": dict(channels=1, epochs=1, batch_size=512),
+            "dropout_ensemble": dict(
+                samples=2, hidden=2, steps=1, batch_size=2, n_linear=1, n_eval=2
+            ),
+            "fitting_regimes": dict(
+                n_train=32, steps=4, eval_every=2, patience=1, augment_factor=1
+            ),
+            "parameter_sharing": dict(
+                image_size=2, features=2, kernel=1, input_size=1, hidden=1, lengths=(1,)
+            ),
+        }.items()
+    },
     # kernels
     "dlref.kernels.ConvBlocks": lambda: ((), {}),
     "dlref.kernels.TuningEntry": lambda: (
@@ -515,18 +535,6 @@ NAN_BLIND: dict[str, str] = {
     "summary": "a per-layer table of shapes, parameters and FLOPs",
     "dlref.models.model_summary": "a per-layer table of shapes, parameters and FLOPs",
 }
-
-# Known failures, all in modules other helpers own, to be fixed there (the full list of failing
-# calls is in the report of the branch that added this test). xfail(strict=True): a fixed entry
-# fails until it is removed here.
-_KNOWN_BY_OWNER = {
-    "experiments": [
-        "dlref.experiments.dropout_bn_variance_shift",
-        "dlref.experiments.fitting_regimes",
-        "dlref.experiments.gradient_norms_through_time",
-    ],
-}
-KNOWN = {n: f"owner: {o}" for o, ns in _KNOWN_BY_OWNER.items() for n in ns}
 
 SECONDS_PER_CALL = 120  # a hang is a failure (e.g. a loop whose step a mutation set to 0)
 
@@ -849,17 +857,11 @@ def test_base_call_returns(name):
             obj(*bound.args, **bound.kwargs)
 
 
-def _marks(name: str):
-    if name in KNOWN:
-        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN[name]))
-    return name
-
-
 # callables with at least one argument to mutate (default_table() takes none)
 MUTABLE_NAMES = [n for n in sorted(BASE) if _mutations(n)]
 
 
-@pytest.mark.parametrize("name", [_marks(n) for n in MUTABLE_NAMES])
+@pytest.mark.parametrize("name", MUTABLE_NAMES)
 def test_malformed_arguments_raise_clear_errors(name):
     """NaN in the first floating argument (always), then mutations drawn by hypothesis."""
     cases = _mutations(name)
