@@ -239,6 +239,24 @@ def as_tuple(value: Any, n: int, name: str, op: str, *, minimum: int | None = No
     return tuple(int(v) for v in out)
 
 
+def as_shape(value: Any, name: str, op: str) -> tuple[int, ...]:
+    """Return ``value`` (a sequence of ints >= 0, e.g. an array's shape) as a tuple of ints.
+
+    Raises:
+      TypeError: ``value`` is not a sequence (``None``, a string, an int), or an entry is not
+        an int.
+      ValueError: a negative entry.
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"{op}: {name} must be a tuple of ints (a shape), got {value!r}")
+    for v in value:
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+            raise TypeError(f"{op}: {name} must be a tuple of ints (a shape), got {value!r}")
+        if v < 0:
+            raise ValueError(f"{op}: {name} must not hold a negative size, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
     """The (lo, hi) padding of ``"SAME"`` (TensorFlow/lax rule: the extra pad goes high).
 
@@ -341,10 +359,32 @@ def check_min_rank(x: Any, rank: int, name: str, op: str) -> None:
 
 
 def check_floating(x: Any, name: str, op: str) -> None:
-    """Raise ``TypeError`` unless ``x`` has a floating dtype."""
-    dtype = jnp.result_type(x)
+    """Raise ``TypeError`` unless ``x`` is an array (or number) with a floating dtype.
+
+    ``None``, strings (which ``jnp.result_type`` would read as dtype names), dicts and other
+    objects are refused with a message naming ``op``.
+    """
+    if x is None or isinstance(x, str | bytes | dict):
+        raise TypeError(f"{op}: {name} must be a floating array, got {_describe(x)}")
+    try:
+        dtype = jnp.result_type(x)
+    except TypeError as e:
+        raise TypeError(f"{op}: {name} must be a floating array, got {_describe(x)}") from e
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"{op}: {name} must have a floating dtype, got {dtype}")
+
+
+def check_dtype(value: Any, name: str, op: str) -> np.dtype:
+    """Return ``jnp.dtype(value)`` for a dtype or dtype name, else raise ``TypeError``.
+
+    ``None`` (which NumPy would read as float64), numbers and unknown names are refused.
+    """
+    if value is None or isinstance(value, bool | int | float | complex | jax.Array | np.ndarray):
+        raise TypeError(f"{op}: {name} must be a dtype, got {_describe(value)}")
+    try:
+        return jnp.dtype(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: {name} must be a dtype, got {_describe(value)}") from e
 
 
 def accumulation_dtype(dtype: Any) -> Any:

@@ -61,6 +61,7 @@ from jax import lax
 
 from dlref._checks import (
     accumulation_dtype,
+    as_array,
     as_tuple,
     check_int,
     normalize_padding,
@@ -107,7 +108,7 @@ def _to_channels_last(x, w, layout, op: str):
     The ranks are checked by :func:`conv_geometry` (the one validation of every impl) on the
     arrays as given, before the layout moves their axes.
     """
-    x, w = jnp.asarray(x), jnp.asarray(w)
+    x, w = as_array(x, "x", op), as_array(w, "w", op)
     if w.ndim not in (3, 4, 5) or x.ndim != w.ndim:
         conv_geometry(x, w, 1, 0, 1, 1, op)  # raises the rank error
     nd = w.ndim - 2
@@ -117,6 +118,8 @@ def _to_channels_last(x, w, layout, op: str):
     for v, name in ((x, "x"), (w, "w")):
         if not jnp.issubdtype(v.dtype, jnp.floating):
             raise TypeError(f"{op}: {name} must have a floating dtype, got {v.dtype}")
+    if min(w.shape[:nd]) < 1:
+        raise ValueError(f"{op}: the kernel w must have no empty spatial dim, got shape {w.shape}")
     dtype = jnp.result_type(x, w)
     return x.astype(dtype), w.astype(dtype), nd
 
@@ -406,7 +409,11 @@ def conv(
       https://arxiv.org/abs/1603.07285.
       Zhang et al., "Dive into Deep Learning", §7.2–7.4, https://d2l.ai.
     """
-    op = "conv"
+    return _conv_op(x, w, stride, padding, dilation, groups, layout, impl, "conv")
+
+
+def _conv_op(x, w, stride, padding, dilation, groups, layout, impl, op: str) -> jax.Array:
+    """:func:`conv`, with every message naming ``op`` (its callers' name)."""
     _check_impl(impl, op)
     x, w, nd = _to_channels_last(x, w, layout, op)
     geo = conv_geometry(x, w, stride, padding, dilation, groups, op)
@@ -599,9 +606,17 @@ def depthwise_separable_conv(
       Chollet, "Xception", 2017, https://arxiv.org/abs/1610.02357.
     """
     op = "depthwise_separable_conv"
-    x, w_pw = jnp.asarray(x), jnp.asarray(w_pointwise)
-    nd = jnp.ndim(w_depthwise) - 2  # a bad rank is reported by conv below
-    first = _channels_first(layout, nd, op) if nd in (1, 2, 3) else False
+    _check_impl(impl, op)
+    x = as_array(x, "x", op)
+    w_dw, w_pw = as_array(w_depthwise, "w_depthwise", op), as_array(w_pointwise, "w_pointwise", op)
+    for v, name in ((w_dw, "w_depthwise"), (w_pw, "w_pointwise")):
+        if v.ndim not in (3, 4, 5) or v.ndim != x.ndim:
+            raise ValueError(
+                f"{op}: {name} must have rank 3, 4 or 5, the rank of x ({x.ndim}), got shape "
+                f"{v.shape}"
+            )
+    nd = w_dw.ndim - 2
+    first = _channels_first(layout, nd, op)
     spatial = w_pw.shape[2:] if first else w_pw.shape[:-2]
     if any(s != 1 for s in spatial):
         raise ValueError(
@@ -609,14 +624,5 @@ def depthwise_separable_conv(
             f"shape {w_pw.shape}"
         )
     c_in = x.shape[1] if first else x.shape[-1]
-    h = conv(
-        x,
-        w_depthwise,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=c_in,
-        layout=layout,
-        impl=impl,
-    )
-    return conv(h, w_pw, layout=layout, impl=impl)
+    h = _conv_op(x, w_dw, stride, padding, dilation, c_in, layout, impl, op)
+    return _conv_op(h, w_pw, 1, 0, 1, 1, layout, impl, op)

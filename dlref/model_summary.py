@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -32,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jex_core
 
-from dlref._checks import check_choice
+from dlref._checks import check_choice, check_int
 from dlref._summary_rules import (
     ELEMENTWISE,
     RULES,
@@ -626,7 +627,16 @@ def summary(
       (36, 1296, (3, 3))
     """
     op = "summary"
+    if not callable(fn):
+        raise TypeError(f"{op}: fn must be callable, got {fn!r:.80}")
     check_choice(convention, CONVENTIONS, "convention", op)
+    if print_fn is not None and not callable(print_fn):
+        raise TypeError(f"{op}: print_fn must be callable or None, got {print_fn!r:.80}")
+    if spatial_axes is not None:
+        if isinstance(spatial_axes, str) or not isinstance(spatial_axes, Sequence):
+            raise TypeError(f"{op}: spatial_axes must be a tuple of ints, got {spatial_axes!r}")
+        for a in spatial_axes:
+            check_int(a, "spatial_axes", op)
     if not example_args:
         raise ValueError(f"{op}: fn has no array inputs; pass example arguments")
     if not isinstance(data_argnum, int) or not 0 <= data_argnum < len(example_args):
@@ -641,7 +651,12 @@ def summary(
             f"{op}: fn has no array inputs: argument {data_argnum} must be an array or a "
             f"pytree of arrays, got {example_args[data_argnum]!r}"
         )
-    closed = jax.make_jaxpr(fn)(*example_args)
+    if any(math.prod(jnp.shape(x)) == 0 for x in data_leaves):
+        raise ValueError(f"{op}: the data argument must not be empty, got an array of size 0")
+    try:
+        closed = jax.make_jaxpr(fn)(*example_args)
+    except (TypeError, ValueError) as e:  # example_args that fn refuses: say who refused
+        raise type(e)(f"{op}: tracing fn on example_args raised {type(e).__name__}: {e}") from e
     jaxpr = closed.jaxpr
     walker = _Walker(convention)
     env: dict = {}

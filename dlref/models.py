@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
+from dlref._checks import check_bool, check_int
 from dlref.model_summary import summary
 from dlref.pooling import avg_pool, global_avg_pool, max_pool
 
@@ -86,6 +87,7 @@ class LeNet5(nnx.Module):
     """
 
     def __init__(self, *, rngs: nnx.Rngs):
+        _check_rngs(rngs, "LeNet5")
         self.c1 = nnx.Conv(1, 6, (5, 5), padding="VALID", rngs=rngs)
         self.c3 = nnx.Conv(6, 16, (5, 5), padding="VALID", rngs=rngs)
         self.c5 = nnx.Conv(16, 120, (5, 5), padding="VALID", rngs=rngs)
@@ -103,6 +105,8 @@ class AlexNet(nnx.Module):
     """``torchvision.models.alexnet``: 61,100,840 parameters (dropout inactive: inference)."""
 
     def __init__(self, num_classes: int = 1000, *, rngs: nnx.Rngs):
+        num_classes = check_int(num_classes, "num_classes", "AlexNet", minimum=1)
+        _check_rngs(rngs, "AlexNet")
         spec = [(3, 64, 11, 4, 2), (64, 192, 5, 1, 2), (192, 384, 3, 1, 1)]
         spec += [(384, 256, 3, 1, 1), (256, 256, 3, 1, 1)]
         self.convs = nnx.List(
@@ -131,6 +135,8 @@ class VGG16(nnx.Module):
     """``torchvision.models.vgg16`` (configuration D, no BN): 138,357,544 parameters."""
 
     def __init__(self, num_classes: int = 1000, *, rngs: nnx.Rngs):
+        num_classes = check_int(num_classes, "num_classes", "VGG16", minimum=1)
+        _check_rngs(rngs, "VGG16")
         convs, c = [], 3
         for v in _VGG16:
             if v != "M":
@@ -163,6 +169,10 @@ class BasicBlock(nnx.Module):
     expansion = 1
 
     def __init__(self, c_in: int, planes: int, stride: int, *, rngs: nnx.Rngs):
+        c_in = check_int(c_in, "c_in", "BasicBlock", minimum=1)
+        planes = check_int(planes, "planes", "BasicBlock", minimum=1)
+        stride = check_int(stride, "stride", "BasicBlock", minimum=1)
+        _check_rngs(rngs, "BasicBlock")
         self.conv1, self.bn1 = _conv_bn(c_in, planes, 3, stride, rngs)
         self.conv2, self.bn2 = _conv_bn(planes, planes, 3, 1, rngs)
         self.down = None
@@ -183,6 +193,10 @@ class Bottleneck(nnx.Module):
     expansion = 4
 
     def __init__(self, c_in: int, planes: int, stride: int, *, rngs: nnx.Rngs):
+        c_in = check_int(c_in, "c_in", "Bottleneck", minimum=1)
+        planes = check_int(planes, "planes", "Bottleneck", minimum=1)
+        stride = check_int(stride, "stride", "Bottleneck", minimum=1)
+        _check_rngs(rngs, "Bottleneck")
         self.conv1, self.bn1 = _conv_bn(c_in, planes, 1, 1, rngs)
         self.conv2, self.bn2 = _conv_bn(planes, planes, 3, stride, rngs)
         self.conv3, self.bn3 = _conv_bn(planes, planes * 4, 1, 1, rngs)
@@ -211,6 +225,14 @@ class ResNet(nnx.Module):
     """
 
     def __init__(self, block: type, layers: tuple[int, ...], num_classes: int = 1000, *, rngs):
+        op = "ResNet"
+        if block not in (BasicBlock, Bottleneck):
+            raise TypeError(f"{op}: block must be BasicBlock or Bottleneck, got {block!r:.80}")
+        if isinstance(layers, str) or not isinstance(layers, tuple | list) or len(layers) != 4:
+            raise TypeError(f"{op}: layers must be a tuple of 4 ints, got {layers!r}")
+        layers = tuple(check_int(n, "layers", op, minimum=1) for n in layers)
+        num_classes = check_int(num_classes, "num_classes", op, minimum=1)
+        _check_rngs(rngs, op)
         self.conv1, self.bn1 = _conv_bn(3, 64, 7, 2, rngs)
         blocks, c = [], 64
         for i, n in enumerate(layers):
@@ -238,9 +260,21 @@ MODELS: dict[str, tuple[Callable[[nnx.Rngs], nnx.Module], tuple[int, int, int]]]
 }
 
 
-def _check_name(name: str) -> None:
+def _check_rngs(rngs, op: str) -> None:
+    if not isinstance(rngs, nnx.Rngs):
+        raise TypeError(f"{op}: rngs must be an nnx.Rngs, got {rngs!r:.80}")
+
+
+def _check_module(model, op: str) -> None:
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"{op}: model must be an nnx.Module, got {model!r:.80}")
+
+
+def _check_name(name: str, op: str = "models") -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{op}: name must be one of {tuple(MODELS)}, got {name!r}")
     if name not in MODELS:
-        raise ValueError(f"models: unknown model {name!r}; choose one of {tuple(MODELS)}")
+        raise ValueError(f"{op}: unknown model {name!r}; choose one of {tuple(MODELS)}")
 
 
 def build(name, *, abstract=True, seed=0):
@@ -258,7 +292,9 @@ def build(name, *, abstract=True, seed=0):
     Raises:
       ValueError: an unknown name.
     """
-    _check_name(name)
+    _check_name(name, "build")
+    abstract = check_bool(abstract, "abstract", "build")
+    seed = check_int(seed, "seed", "build", minimum=0)
     ctor = MODELS[name][0]
     if abstract:
         return nnx.eval_shape(lambda: ctor(nnx.Rngs(seed)))
@@ -279,7 +315,8 @@ def input_shape(name, *, batch=1):
     Raises:
       ValueError: an unknown name.
     """
-    _check_name(name)
+    _check_name(name, "input_shape")
+    batch = check_int(batch, "batch", "input_shape", minimum=1)
     return (batch, *MODELS[name][1])
 
 
@@ -292,6 +329,7 @@ def param_count(model):
     Returns:
       ``(trainable, non_trainable)`` Python ints.
     """
+    _check_module(model, "param_count")
     _, params, rest = nnx.split(model, nnx.Param, ...)
     count = lambda tree: sum(math.prod(x.shape) for x in jax.tree.leaves(tree))  # noqa: E731
     return count(params), count(rest)
@@ -318,27 +356,33 @@ def model_summary(model, *, x=None, batch=1, convention="macs", print_fn=print):
     Raises:
       ValueError: an unknown name, or no input for a module that is not built in.
     """
+    op = "model_summary"
     if isinstance(model, str):
+        _check_name(model, op)
         if x is None:
             x = jax.ShapeDtypeStruct(input_shape(model, batch=batch), jnp.float32)
         model = build(model)
     if x is None:
         raise ValueError("model_summary: pass an example input x for a custom model")
+    _check_module(model, op)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     def run(params, rest, x):
         return nnx.merge(graphdef, params, rest)(x)
 
-    return summary(
-        run,
-        params,
-        rest,
-        x,
-        convention=convention,
-        data_argnum=2,
-        non_trainable_argnums=(1,),
-        print_fn=print_fn,
-    )
+    try:
+        return summary(
+            run,
+            params,
+            rest,
+            x,
+            convention=convention,
+            data_argnum=2,
+            non_trainable_argnums=(1,),
+            print_fn=print_fn,
+        )
+    except (TypeError, ValueError) as e:  # summary's message, said by the function called
+        raise type(e)(f"{op}: {e}") from e
 
 
 def cli_main(argv: list[str]) -> int:

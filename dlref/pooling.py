@@ -38,6 +38,7 @@ from jax import lax
 
 from dlref._checks import (
     accumulation_dtype,
+    as_array,
     as_tuple,
     check_bool,
     check_floating,
@@ -158,7 +159,7 @@ def _scatter_taps(parts, g: _Geometry, n: int, c: int, dtype) -> jax.Array:
 
 
 def _check_cotangent(ct, x, g: _Geometry, op: str) -> jax.Array:
-    ct = jnp.asarray(ct)
+    ct = as_array(ct, "ct", op)
     check_floating(ct, "ct", op)
     want = (jnp.shape(x)[0], *g.out, jnp.shape(x)[-1])
     if ct.shape != want:
@@ -286,7 +287,7 @@ def max_pool(x, window, *, stride=None, padding=0, dilation=1, ceil_mode=False) 
       PyTorch ``torch.nn.MaxPool2d``, https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html.
     """
     op = "max_pool"
-    x = jnp.asarray(x)
+    x = as_array(x, "x", op)
     g = _geometry(x, window, stride, padding, dilation, ceil_mode, op)
     _check_no_empty_window(g, op)
     return _max_pool(x, g)
@@ -333,7 +334,7 @@ def max_pool_backward(
       Array([  0.,  11.,   0.,   0., 100.], dtype=float32)
     """
     op = "max_pool_backward"
-    x = jnp.asarray(x)
+    x = as_array(x, "x", op)
     g = _geometry(x, window, stride, padding, dilation, ceil_mode, op)
     _check_no_empty_window(g, op)
     ct = _check_cotangent(ct, x, g, op)
@@ -446,7 +447,7 @@ def avg_pool(
       https://pytorch.org/docs/stable/generated/torch.nn.AvgPool2d.html.
     """
     op = "avg_pool"
-    x = jnp.asarray(x)
+    x = as_array(x, "x", op)
     g = _geometry(x, window, stride, padding, 1, ceil_mode, op)
     return _avg_pool(x, g, check_bool(count_include_pad, "count_include_pad", op))
 
@@ -492,7 +493,7 @@ def avg_pool_backward(
       Array([1. , 0.5, 0.5, 1. ], dtype=float32)
     """
     op = "avg_pool_backward"
-    x = jnp.asarray(x)
+    x = as_array(x, "x", op)
     g = _geometry(x, window, stride, padding, 1, ceil_mode, op)
     count_include_pad = check_bool(count_include_pad, "count_include_pad", op)
     ct = _check_cotangent(ct, x, g, op)
@@ -519,7 +520,7 @@ def _global_max_jvp(primals, tangents):
 
 
 def _global_input(x, op) -> tuple[jax.Array, int]:
-    x = jnp.asarray(x)
+    x = as_array(x, "x", op)
     check_floating(x, "x", op)
     check_rank(x, (3, 4, 5), "x (N, *spatial, C)", op)
     positions = math.prod(x.shape[1:-1])

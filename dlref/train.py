@@ -207,7 +207,10 @@ _SAVED = nnx.Any(nnx.Param, nnx.BatchStat)
 def _check_path(path: Any, op: str) -> pathlib.Path:
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"{op}: path must be a str or os.PathLike, got {path!r:.80}")
-    return pathlib.Path(path)
+    path = pathlib.Path(path)
+    if not path.name:
+        raise ValueError(f"{op}: path must name a file, got {str(path)!r}")
+    return path
 
 
 def _flat_state(model: nnx.Module) -> tuple[dict[str, Any], Any, Any]:

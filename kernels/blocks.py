@@ -105,6 +105,10 @@ def conv_geometry(
         dilated kernel larger than the padded input.
       TypeError: non-floating inputs; non-int groups, stride, dilation or padding.
     """
+    if not isinstance(x, jax.ShapeDtypeStruct):
+        x = _checks.as_array(x, "x", op)
+    if not isinstance(w, jax.ShapeDtypeStruct):
+        w = _checks.as_array(w, "w", op)
     w_rank = jnp.ndim(w)
     if w_rank not in (3, 4, 5):
         raise ValueError(
@@ -133,6 +137,8 @@ def conv_geometry(
             f"{op}: output channels C_out={c_out} must be divisible by groups={groups}"
         )
     kernel = tuple(int(k) for k in w.shape[:-2])
+    if min(kernel) < 1:
+        raise ValueError(f"{op}: the kernel w must have no empty spatial dim, got shape {w.shape}")
     stride = _checks.as_tuple(stride, nd, "stride", op, minimum=1)
     dilation = _checks.as_tuple(dilation, nd, "dilation", op, minimum=1)
     sizes = tuple(int(n) for n in x.shape[1:-1])
@@ -358,11 +364,28 @@ def choose_blocks(
     Returns:
       A :class:`ConvBlocks`.
 
+    Raises:
+      TypeError: non-int sizes, an unknown dtype, a geometry, device kind or table of the
+        wrong type.
+      ValueError: a size < 1; a backend other than ``"gpu"`` or ``"tpu"``.
+
     Example:
       >>> b = choose_blocks(3, 64, 12544, jnp.bfloat16)     # the ResNet stem, no table
       >>> (b.block_k, b.block_n, b.block_m)
       (16, 64, 128)
     """
+    op = "choose_blocks"
+    c_in_per_group = _checks.check_int(c_in_per_group, "c_in_per_group", op, minimum=1)
+    c_out_per_group = _checks.check_int(c_out_per_group, "c_out_per_group", op, minimum=1)
+    m = _checks.check_int(m, "m", op, minimum=1)
+    dtype = _checks.check_dtype(dtype, "dtype", op)
+    _checks.check_choice(backend, ("gpu", "tpu"), "backend", op)
+    if geometry is not None and not isinstance(geometry, ConvGeometry):
+        raise TypeError(f"{op}: geometry must be a ConvGeometry or None, got {geometry!r}")
+    if device_kind is not None and not isinstance(device_kind, str):
+        raise TypeError(f"{op}: device_kind must be a str or None, got {device_kind!r}")
+    if table is not None and not hasattr(table, "lookup"):
+        raise TypeError(f"{op}: table must be a TuningTable or None, got {table!r}")
     if table is not None and backend == "gpu" and geometry is not None:
         kind = target_device().device_kind if device_kind is None else device_kind
         hit = table.lookup(kind, conv_signature(geometry), dtype)
@@ -431,7 +454,8 @@ def input_grad_geometry(
       ValueError: what :func:`conv_geometry` raises, or ``dy`` not of the output's shape.
       TypeError: non-floating ``dy`` or ``w``; non-int arguments.
     """
-    input_shape = tuple(input_shape)
+    input_shape = _checks.as_shape(input_shape, "input_shape", op)
+    w = _checks.as_array(w, "w", op)
     geo = conv_geometry(
         _struct(input_shape, jnp.result_type(w)), w, stride, padding, dilation, groups, op
     )
@@ -460,6 +484,7 @@ def weight_grad_geometry(
       ValueError: what :func:`conv_geometry` raises, or ``dy`` not of the output's shape.
       TypeError: non-floating ``x`` or ``dy``; non-int arguments.
     """
+    x, dy = _checks.as_array(x, "x", op), _checks.as_array(dy, "dy", op)
     nd = _checks.check_rank(x, (3, 4, 5), "x", op) - 2
     kernel = _checks.as_tuple(kernel_size, nd, "kernel_size", op, minimum=1)
     groups = _checks.check_int(groups, "groups", op, minimum=1)

@@ -378,7 +378,8 @@ def col2im(cols, input_shape, kernel_size, *, stride=1, padding=0, dilation=1, g
     """
     op = "col2im"
     _checks.check_floating(cols, "cols", op)
-    x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.result_type(cols))
+    shape = _checks.as_shape(input_shape, "input_shape", op)
+    x = jax.ShapeDtypeStruct(shape, jnp.result_type(cols))
     geo = _patch_geometry(x, kernel_size, stride, padding, dilation, groups, op)
     n = x.shape[0]
     want = (geo.groups, n * math.prod(geo.out_sizes), geo.taps * (geo.c_in // geo.groups))

@@ -977,6 +977,12 @@ def _check_out_dtype(dtype, options: PallasOptions) -> None:
         )
 
 
+def _check_batch(n: int, op: str) -> None:
+    """The kernels' grids need at least one example (an empty grid does not lower)."""
+    if n < 1:
+        raise ValueError(f"{op}: the batch must hold at least one example, got N={n}")
+
+
 def pallas_conv(
     x,
     w,
@@ -1074,7 +1080,9 @@ def pallas_conv(
     geo = conv_geometry(x, w, stride, padding, dilation, groups, op)
     _checks.check_choice(activation, ACTIVATIONS, "activation", op)
     x = jnp.asarray(x)
-    out_dtype = jnp.dtype(x.dtype if out_dtype is None else out_dtype)
+    out_dtype = x.dtype if out_dtype is None else _checks.check_dtype(out_dtype, "out_dtype", op)
+    _checks.check_real(negative_slope, "negative_slope", op, finite=True)
+    _check_batch(x.shape[0], op)
     for name, v in (("bias", bias), ("scale", scale), ("shift", shift)):
         if v is not None:
             _checks.check_floating(v, name, op)

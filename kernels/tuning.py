@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +178,12 @@ class TuningTable:
     """
 
     def __init__(self, entries=()):
+        if isinstance(entries, str | bytes | dict) or not isinstance(entries, Iterable):
+            raise TypeError(f"TuningTable: entries must be a list of TuningEntry, got {entries!r}")
         self._entries: dict[tuple[str, str, str], TuningEntry] = {}
         for e in entries:
+            if not isinstance(e, TuningEntry):
+                raise TypeError(f"TuningTable: entries must hold TuningEntry values, got {e!r}")
             self._entries[e.key] = e
 
     @property

@@ -316,6 +316,8 @@ BASE: dict[str, Callable[[], tuple[tuple, dict]]] = {
     "avg_pool": lambda: ((_u(1, 4, 4, 2), 2), {}),
     "global_max_pool": lambda: ((_u(1, 4, 4, 2),), {}),
     "global_avg_pool": lambda: ((_u(1, 4, 4, 2),), {}),
+    "max_pool_backward": lambda: ((_u(1, 4, 4, 2), _u(1, 2, 2, 2, seed=1), 2), {}),
+    "avg_pool_backward": lambda: ((_u(1, 4, 4, 2), _u(1, 2, 2, 2, seed=1), 2), {}),
     # augment
     "Transform": lambda: (("flip_left_right",), {}),
     "adjust_brightness": lambda: ((_img(4, 4, 3), 0.1), {}),
@@ -415,25 +417,45 @@ BASE: dict[str, Callable[[], tuple[tuple, dict]]] = {
         {"x": jnp.zeros((1, 32, 32, 1)), "print_fn": None},
     ),
     "dlref.models.cli_main": lambda: ((["lenet5"],), {}),
-    # experiments (tiny settings)
-    "dlref.experiments.vanishing_gradients": lambda: (
-        (),
-        {"depth": 2, "width": 4, "batch_size": 4, "variants": ("relu",)},
-    ),
-    "dlref.experiments.lr_sensitivity": lambda: (
-        (),
-        {"learning_rates": (0.1,), "epochs": 1, "depth": 1, "width": 4, "batch_size": 64},
-    ),
-    "dlref.experiments.batch_size_effect": lambda: ((), {"batch_sizes": (256,), "epochs": 1}),
-    "dlref.experiments.dropout_bn_variance_shift": lambda: ((), {"epochs": 1, "batch_size": 256}),
-    "dlref.experiments.fitting_regimes": lambda: (
-        (),
-        {"n_train": 32, "steps": 4, "eval_every": 2, "patience": 1},
-    ),
-    "dlref.experiments.gradient_norms_through_time": lambda: (
-        (),
-        {"length": 3, "hidden": 4, "batch_size": 2},
-    ),
+    # experiments (tiny settings: each accepted call takes a second or two)
+    **{
+        f"dlref.experiments.{n}": _call(**kw)
+        for n, kw in {
+            "activation_properties": dict(names=("relu",), limit=10.0),
+            "activation_convergence": dict(
+                activations=("tanh",), hidden=4, depth=1, batch_size=4, steps=2, monitor=8
+            ),
+            "relu_sparsity": dict(depth=1, width=4, batch_size=4, repeats=1),
+            "linear_output_regression": dict(hidden=4, steps=1),
+            "pointwise_conv_nonlinearity": dict(channels=(2, 2), size=2, batch=1),
+            "batch_size_effect": dict(batch_sizes=(256,), epochs=1),
+            "gradient_noise": dict(batch_sizes=(1, 4), samples=2, hidden=2),
+            "memory_budget_batch": dict(budget_bytes=2**20, model="mlp", xla_batches=()),
+            "batch_size_scaling": dict(batch_sizes=(16,), max_steps=2),
+            "feature_normalization": dict(max_steps=2),
+            "bn_scale_invariance": dict(scales=(2.0,), steps=1, width=2, batch_size=4),
+            "bn_saturation": dict(depth=1, width=2, batch_size=4),
+            "bn_full_batch_statistics": dict(hidden=2, batch_size=512),
+            "lr_sensitivity": dict(
+                learning_rates=(0.1,), epochs=1, depth=1, width=4, batch_size=256
+            ),
+            "dropout_bn_variance_shift": dict(epochs=1, batch_size=256),
+            "vanishing_gradients": dict(depth=2, width=4, batch_size=4, variants=("relu",)),
+            "exploding_gradients": dict(depth=2, width=2, batch_size=2, steps=1, overflow_depth=1),
+            "gradient_norms_through_time": dict(length=3, hidden=4, batch_size=2),
+            "pooling_translation_invariance": dict(shifts=((0, 1),), channels=1, n_images=2),
+            "pool_before_conv": dict(channels=1, epochs=1, batch_size=512),
+            "dropout_ensemble": dict(
+                samples=2, hidden=2, steps=1, batch_size=2, n_linear=1, n_eval=2
+            ),
+            "fitting_regimes": dict(
+                n_train=32, steps=4, eval_every=2, patience=1, augment_factor=1
+            ),
+            "parameter_sharing": dict(
+                image_size=2, features=2, kernel=1, input_size=1, hidden=1, lengths=(1,)
+            ),
+        }.items()
+    },
     # kernels
     "dlref.kernels.ConvBlocks": lambda: ((), {}),
     "dlref.kernels.TuningEntry": lambda: (
@@ -445,10 +467,28 @@ BASE: dict[str, Callable[[], tuple[tuple, dict]]] = {
     "dlref.kernels.default_table": lambda: ((), {}),
     "dlref.kernels.im2col_conv": lambda: ((_u(1, 5, 5, 2), _u(3, 3, 2, 4, seed=1)), {}),
     "dlref.kernels.pallas_conv": lambda: ((_u(1, 5, 5, 2), _u(3, 3, 2, 4, seed=1)), {}),
+    "dlref.kernels.pallas_conv_input_grad": lambda: (
+        (_u(1, 3, 4), _u(3, 2, 4, seed=1), (1, 5, 2)),
+        {},
+    ),
+    "dlref.kernels.pallas_conv_weight_grad": lambda: ((_u(1, 5, 2), _u(1, 3, 4, seed=1), 3), {}),
+    "dlref.kernels.im2col_input_grad": lambda: (
+        (_u(1, 3, 4), _u(3, 2, 4, seed=1), (1, 5, 2)),
+        {},
+    ),
+    "dlref.kernels.im2col_weight_grad": lambda: ((_u(1, 5, 2), _u(1, 3, 4, seed=1), 3), {}),
+    "dlref.kernels.im2col": lambda: ((_u(1, 5, 2), 3), {}),
+    "dlref.kernels.col2im": lambda: ((_u(1, 3, 6), (1, 5, 2), 3), {}),
+    "dlref.kernels.conv_geometry": lambda: (
+        (_u(1, 5, 2), _u(3, 2, 4, seed=1), 1, 0, 1, 1, "conv_geometry"),
+        {},
+    ),
+    "dlref.kernels.ConvGeometry": lambda: (((5,), (3,), (1,), ((0, 0),), (1,), (3,), 1, 2, 4), {}),
     # testing
     "dlref.testing.assert_op_close": lambda: ((jnp.sin, jnp.sin, _u(3)), {}),
     "dlref.testing.check_op_gradients": lambda: ((jnp.sin, _u(3)), {}),
     "dlref.testing.rel_err": lambda: ((_u(3), _u(3, seed=1)), {}),
+    "dlref.testing.op_errors": lambda: ((jnp.sin, jnp.sin, _u(3)), {}),
     "dlref.testing.tolerance": lambda: ((jnp.float32,), {}),
     "dlref.testing.strategies.ConvConfig": lambda: (((1, 5, 2), (3, 2, 4), (1,), 0, (1,), 1), {}),
     "dlref.testing.strategies.ConvTransposeConfig": lambda: (
@@ -485,50 +525,16 @@ ALLOWED_EXTRA: dict[str, tuple[type[BaseException], ...]] = {
     "dlref.train.load_checkpoint": (FileNotFoundError,),
 }
 
-# Callables whose output does not depend on the values of their array arguments (they read
-# shapes): NaN there must not raise, but need not reach the output.
+# Callables whose output does not carry NaN in their first floating argument through to the
+# result by design (they read shapes, or that argument only selects): NaN there must not raise,
+# but need not reach the output.
 NAN_BLIND: dict[str, str] = {
+    "avg_pool_backward": "dL/dx depends on x only through its shape (ct carries the values)",
+    "max_pool_backward": "x only picks each window's maximum (a NaN is the maximum, docstring)",
+    "dlref.testing.op_errors": "NaN at the same places in fn and reference is agreement, 0",
     "summary": "a per-layer table of shapes, parameters and FLOPs",
     "dlref.models.model_summary": "a per-layer table of shapes, parameters and FLOPs",
 }
-
-# Known failures, all in modules other helpers own, to be fixed there (the full list of failing
-# calls is in the report of the branch that added this test). xfail(strict=True): a fixed entry
-# fails until it is removed here.
-_KNOWN_BY_OWNER = {
-    "kernels": [
-        "depthwise_separable_conv",
-        "dlref.kernels.TuningTable",
-        "dlref.kernels.choose_blocks",
-    ],
-    "pool": [
-        "summary",
-        "dlref.models.AlexNet",
-        "dlref.models.BasicBlock",
-        "dlref.models.Bottleneck",
-        "dlref.models.LeNet5",
-        "dlref.models.ResNet",
-        "dlref.models.VGG16",
-        "dlref.models.build",
-        "dlref.models.input_shape",
-        "dlref.models.model_summary",
-        "dlref.models.param_count",
-    ],
-    "structure": [
-        "dlref.train.save_checkpoint",
-    ],
-    "testing": [
-        "dlref.testing.assert_op_close",
-        "dlref.testing.check_op_gradients",
-        "dlref.testing.rel_err",  # NaN input, a finite relative error
-    ],
-    "experiments": [
-        "dlref.experiments.dropout_bn_variance_shift",
-        "dlref.experiments.fitting_regimes",
-        "dlref.experiments.gradient_norms_through_time",
-    ],
-}
-KNOWN = {n: f"owner: {o}" for o, ns in _KNOWN_BY_OWNER.items() for n in ns}
 
 SECONDS_PER_CALL = 120  # a hang is a failure (e.g. a loop whose step a mutation set to 0)
 
@@ -851,17 +857,11 @@ def test_base_call_returns(name):
             obj(*bound.args, **bound.kwargs)
 
 
-def _marks(name: str):
-    if name in KNOWN:
-        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN[name]))
-    return name
-
-
 # callables with at least one argument to mutate (default_table() takes none)
 MUTABLE_NAMES = [n for n in sorted(BASE) if _mutations(n)]
 
 
-@pytest.mark.parametrize("name", [_marks(n) for n in MUTABLE_NAMES])
+@pytest.mark.parametrize("name", MUTABLE_NAMES)
 def test_malformed_arguments_raise_clear_errors(name):
     """NaN in the first floating argument (always), then mutations drawn by hypothesis."""
     cases = _mutations(name)

@@ -10,6 +10,7 @@ asserted.
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +75,7 @@ def test_activation_properties():
     assert -1 <= p["tanh"]["min"] and p["tanh"]["max"] <= 1
     assert p["relu"]["min"] == 0 and p["relu"]["max"] == 1e4
     assert p["leaky_relu"]["min"] == pytest.approx(-0.01 * 1e4)
-    with pytest.raises(ValueError, match="activation_properties: unknown activation"):
+    with pytest.raises(ValueError, match="activation_properties: activation must be one of"):
         E.activation_properties(names=("elu",))
 
 
@@ -93,7 +94,7 @@ def test_activation_convergence_centring_and_slope():
     # How to choose (the guide: ReLU by default, sigmoid only for a binary output): ReLU and
     # leaky ReLU need at most half the steps of sigmoid.
     assert 2 * max(s["relu"], s["leaky_relu"]) <= s["sigmoid"]
-    with pytest.raises(ValueError, match="activation_convergence: unknown activation"):
+    with pytest.raises(ValueError, match="activation_convergence: activation must be one of"):
         E.activation_convergence(activations=("elu",))
 
 
@@ -185,7 +186,7 @@ def test_memory_budget_batch_mlp_hand_count():
     assert r["xla_temp"][1] / r["xla_temp"][0] == pytest.approx(4, rel=0.2)
     with pytest.raises(ValueError, match="memory_budget_batch: budget_bytes"):
         E.memory_budget_batch(budget_bytes=1000, model="mlp", xla_batches=())
-    with pytest.raises(ValueError, match="memory_budget_batch: unknown model"):
+    with pytest.raises(ValueError, match="memory_budget_batch: model must be one of"):
         E.memory_budget_batch(model="resnet1000", xla_batches=())
 
 
@@ -479,3 +480,73 @@ def test_seed_errata_16_pca_lighting_against_numpy():
     tol = 5 * math.sqrt(2 / n) * np.max(np.diag(expected))
     np.testing.assert_allclose(np.cov(s.T, bias=True), expected, atol=tol)
     assert np.all(np.abs(s.mean(0)) < 5 * np.sqrt(np.diag(expected) / n))
+
+
+# ------------------------------------------------------------------------------------------
+# Arguments: every experiment checks them before any work (tests/test_api.py mutates one
+# argument of each at random; these are the cases that the checks were written for). Each
+# call raises before it compiles anything: the whole table takes about a second.
+
+BAD_ARGUMENTS = [
+    # (function, kwargs, exception, message after "<function>: ")
+    ("activation_properties", dict(names="relu"), TypeError, "names must be a sequence"),
+    ("activation_properties", dict(names=()), ValueError, "names must have at least 1"),
+    ("activation_properties", dict(names=(None,)), TypeError, "activation must be one of"),
+    ("activation_properties", dict(limit=math.inf), ValueError, "limit must be finite"),
+    ("activation_properties", dict(eps=0.0), ValueError, "eps must lie in"),
+    ("activation_convergence", dict(steps=0), ValueError, "steps must be >= 1"),
+    ("activation_convergence", dict(target=math.nan), ValueError, "target must be finite"),
+    ("activation_convergence", dict(learning_rate="0.5"), TypeError, "learning_rate must be"),
+    ("relu_sparsity", dict(repeats=0), ValueError, "repeats must be >= 1"),
+    ("linear_output_regression", dict(hidden=True), TypeError, "hidden must be an int"),
+    ("pointwise_conv_nonlinearity", dict(channels=(8,)), ValueError, "channels must have"),
+    ("pointwise_conv_nonlinearity", dict(channels=(8, 0)), ValueError, "an entry of channels"),
+    ("batch_size_effect", dict(batch_sizes=(8, 1.5)), TypeError, "an entry of batch_sizes"),
+    ("batch_size_effect", dict(batch_sizes=(10_000,)), ValueError, "batch_sizes must lie in"),
+    ("gradient_noise", dict(batch_sizes=(4,)), ValueError, "batch_sizes must have at least 2"),
+    ("gradient_noise", dict(samples=1), ValueError, "samples must be >= 2"),
+    ("memory_budget_batch", dict(model=None), TypeError, "model must be one of"),
+    ("memory_budget_batch", dict(budget_bytes=-1), ValueError, "budget_bytes must be >= 1"),
+    ("memory_budget_batch", dict(xla_batches=(0,)), ValueError, "an entry of xla_batches"),
+    ("batch_size_scaling", dict(tolerance=0.0), ValueError, "tolerance must lie in"),
+    ("batch_size_scaling", dict(constant_lr_fraction=-1.0), ValueError, "constant_lr_fraction"),
+    ("feature_normalization", dict(tolerance=math.nan), ValueError, "tolerance must lie in"),
+    ("bn_scale_invariance", dict(scales=(1.0, 0.0)), ValueError, "an entry of scales"),
+    ("bn_scale_invariance", dict(batch_size=1), ValueError, "batch_size must be >= 2"),
+    ("bn_saturation", dict(weight_std=math.inf), ValueError, "weight_std must be finite"),
+    ("bn_full_batch_statistics", dict(batch_size=10_000), ValueError, "batch_size must lie"),
+    ("lr_sensitivity", dict(learning_rates=(0.1, True)), TypeError, "an entry of learning_r"),
+    ("dropout_bn_variance_shift", dict(rate=1.0), ValueError, "rate must lie in"),
+    ("vanishing_gradients", dict(variants=["relu", 3]), TypeError, "variant must be one of"),
+    ("exploding_gradients", dict(depth=1), ValueError, "depth must be >= 2"),
+    ("exploding_gradients", dict(max_norm=0.0), ValueError, "max_norm must lie in"),
+    ("gradient_norms_through_time", dict(length=0), ValueError, "length must be >= 1"),
+    ("pooling_translation_invariance", dict(window=9), ValueError, "window must lie in"),
+    ("pooling_translation_invariance", dict(shifts=((0, 1, 2),)), ValueError, "an entry of shifts"),
+    ("pooling_translation_invariance", dict(shifts=(1,)), TypeError, "an entry of shifts"),
+    ("pool_before_conv", dict(epochs=0), ValueError, "epochs must be >= 1"),
+    ("dropout_ensemble", dict(rate=0.0), ValueError, "rate must lie in"),
+    ("fitting_regimes", dict(eval_every=200), ValueError, "eval_every must lie in"),
+    ("fitting_regimes", dict(policy=("translate",)), TypeError, "an entry of policy"),
+    ("fitting_regimes", dict(label_noise=1.5), ValueError, "label_noise must lie in"),
+    ("fitting_regimes", dict(n_train=5000), ValueError, "n_train must lie in"),
+    ("parameter_sharing", dict(lengths=()), ValueError, "lengths must have at least 1"),
+    ("parameter_sharing", dict(seed=-1), ValueError, "seed must be >= 0"),
+]
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,exc,message",
+    BAD_ARGUMENTS,
+    ids=[f"{r[0]}-{sorted(r[1])[0]}" for r in BAD_ARGUMENTS],
+)
+def test_bad_arguments_raise_naming_the_experiment(name, kwargs, exc, message):
+    with pytest.raises(exc, match="^" + re.escape(f"{name}: {message}")):
+        getattr(E, name)(**kwargs)
+
+
+def test_every_experiment_has_a_bad_argument_case():
+    import inspect
+
+    functions = {n for n in E.__all__ if inspect.isfunction(getattr(E, n))}
+    assert functions == {row[0] for row in BAD_ARGUMENTS}

@@ -103,9 +103,13 @@ def test_rel_err_is_normwise():
 
 def test_rel_err_nan_inf_and_shapes():
     nan, inf = jnp.nan, jnp.inf
-    assert rel_err(jnp.array([nan, 1.0]), jnp.array([nan, 1.0])) == 0.0
-    assert rel_err(jnp.array([nan, 1.0]), jnp.array([1.0, 1.0])) == math.inf
-    assert rel_err(jnp.array([1.0, 1.0]), jnp.array([nan, 1.0])) == math.inf
+    # NaN anywhere gives NaN (NaN propagates), so `rel_err(a, b) <= tol` fails on it
+    for a, b in (([nan, 1.0], [nan, 1.0]), ([nan, 1.0], [1.0, 1.0]), ([1.0, 1.0], [nan, 1.0])):
+        err = rel_err(jnp.array(a), jnp.array(b))
+        assert math.isnan(err) and not err <= 1.0, (a, b, err)
+    assert math.isnan(
+        rel_err({"u": jnp.ones(2), "v": np.array([nan])}, {"u": jnp.ones(2), "v": np.ones(1)})
+    )
     assert rel_err(jnp.array([inf, 2.0]), jnp.array([inf, 2.0])) == 0.0
     assert rel_err(jnp.array([-inf, 2.0]), jnp.array([inf, 2.0])) == math.inf
     assert rel_err(jnp.ones(3), jnp.ones(4)) == math.inf

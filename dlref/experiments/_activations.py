@@ -11,9 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dlref._checks import check_int, check_real
 from dlref.activations import leaky_relu, relu, sigmoid, softplus, tanh
 from dlref.convolution import conv
 from dlref.experiments._common import (
+    check_choices,
+    check_ints,
+    check_positive,
     digits,
     first_below,
     init_mlp,
@@ -73,18 +77,21 @@ def activation_properties(
       kink).
 
     Raises:
-      ValueError: for an unknown name.
+      TypeError: an argument of the wrong type (e.g. a string for ``limit``, a bool for
+        ``seed``).
+      ValueError: an unknown name, no name, a non-positive or non-finite ``limit`` or ``eps``,
+        a negative ``seed``.
 
     Example:
       >>> p = activation_properties(names=("tanh",))
       >>> p["tanh"]["monotone"], p["tanh"]["near_identity"], p["tanh"]["bounded"]
       (True, True, True)
     """
-    for n in names:
-        if n not in _BASIC:
-            raise ValueError(
-                f"activation_properties: unknown activation {n!r}; known {tuple(_BASIC)}"
-            )
+    op = "activation_properties"
+    check_choices(names, _BASIC, "names", op, entry="activation")
+    check_positive(limit, "limit", op)
+    check_positive(eps, "eps", op)
+    check_int(seed, "seed", op, minimum=0)
     rng = np.random.default_rng(seed)
     grid = np.concatenate([np.linspace(-limit, limit, 20001), rng.uniform(-10, 10, 1000)])
     grid = jnp.asarray(np.sort(grid), jnp.float32)
@@ -153,19 +160,28 @@ def activation_convergence(
       (``None``: not reached within ``steps``).
 
     Raises:
-      ValueError: for an unknown activation.
+      TypeError: an argument of the wrong type.
+      ValueError: an unknown activation, no activation, a size or count below 1, a
+        non-positive ``learning_rate``, a non-finite ``target``, a negative ``seed``.
 
     Example:
       >>> r = activation_convergence(activations=("tanh",), steps=20)
       >>> r["loss"]["tanh"].shape
       (20,)
     """
-    for n in activations:
-        if n not in CONVERGENCE_ACTIVATIONS:
-            raise ValueError(
-                f"activation_convergence: unknown activation {n!r}; known "
-                f"{tuple(CONVERGENCE_ACTIVATIONS)}"
-            )
+    op = "activation_convergence"
+    check_choices(activations, CONVERGENCE_ACTIVATIONS, "activations", op, entry="activation")
+    for name, value in (
+        ("hidden", hidden),
+        ("depth", depth),
+        ("batch_size", batch_size),
+        ("steps", steps),
+        ("monitor", monitor),
+    ):
+        check_int(value, name, op, minimum=1)
+    check_positive(learning_rate, "learning_rate", op)
+    check_real(target, "target", op, finite=True)
+    check_int(seed, "seed", op, minimum=0)
     x, y, xv, yv = (jnp.asarray(a) for a in standardized_digits(seed))
     params0 = init_mlp(jax.random.key(seed), [x.shape[1], *[hidden] * depth, 10], "lecun")
     batches = jax.random.randint(jax.random.key(seed + 1), (steps, batch_size), 0, x.shape[0])
@@ -231,11 +247,24 @@ def relu_sparsity(
       ``{"zero_fraction": {act: (depth,)}, "step_time": {act: seconds}}`` for ``relu``,
       ``sigmoid`` and ``tanh``.
 
+    Raises:
+      TypeError: an argument that is not an int.
+      ValueError: a size or count below 1, a negative ``seed``.
+
     Example:
       >>> r = relu_sparsity(depth=1, repeats=1)
       >>> r["zero_fraction"]["sigmoid"].tolist()
       [0.0]
     """
+    op = "relu_sparsity"
+    for name, value in (
+        ("depth", depth),
+        ("width", width),
+        ("batch_size", batch_size),
+        ("repeats", repeats),
+    ):
+        check_int(value, name, op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     x, y = jnp.asarray(x[:batch_size]), jnp.asarray(y[:batch_size])
     params = init_mlp(jax.random.key(seed), [x.shape[1], *[width] * depth, 10], "he")
@@ -287,11 +316,21 @@ def linear_output_regression(
       "bound": {"sigmoid", "tanh": float}, "lstsq_mse": float}`` (keys
       ``hidden-activation_output-activation``; training-set MSE).
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: ``hidden`` or ``steps`` below 1, a non-positive ``learning_rate``, a
+        negative ``seed``.
+
     Example:
       >>> r = linear_output_regression(steps=5)
       >>> r["mse"]["relu_sigmoid"] >= r["bound"]["sigmoid"]
       True
     """
+    op = "linear_output_regression"
+    check_int(hidden, "hidden", op, minimum=1)
+    check_int(steps, "steps", op, minimum=1)
+    check_positive(learning_rate, "learning_rate", op)
+    check_int(seed, "seed", op, minimum=0)
     x, labels, _, _ = standardized_digits(seed)
     y = labels.astype(np.float32)
     design = np.concatenate([x, np.ones((len(x), 1))], 1).astype(np.float64)
@@ -361,11 +400,20 @@ def pointwise_conv_nonlinearity(
     Returns:
       ``{"composed_error", "additivity_linear", "additivity_relu"}``: relative errors.
 
+    Raises:
+      TypeError: an argument (or an entry of ``channels``) that is not an int.
+      ValueError: fewer than 2 channel counts, a count or size below 1, a negative ``seed``.
+
     Example:
       >>> r = pointwise_conv_nonlinearity()
       >>> r["additivity_linear"] < 1e-5 < 0.1 < r["additivity_relu"]
       True
     """
+    op = "pointwise_conv_nonlinearity"
+    check_ints(channels, "channels", op, min_length=2)
+    check_int(size, "size", op, minimum=1)
+    check_int(batch, "batch", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     keys = jax.random.split(jax.random.key(seed), len(channels) + 1)
     ws = [
         jax.random.normal(k, (1, 1, a, b)) / math.sqrt(a)

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from dlref._checks import check_int
+from dlref.experiments._common import check_ints
 from dlref.model_summary import summary
 from dlref.nn import RNN, Conv, rnn_cell, scan_rnn
 
@@ -55,11 +57,27 @@ def parameter_sharing(
     Returns:
       ``{"dense", "conv": int, "rnn": {T: int}, "untied": {T: int}}``.
 
+    Raises:
+      TypeError: an argument (or an entry of ``lengths``) that is not an int.
+      ValueError: a size below 1, no length, a negative ``seed``.
+
     Example:
       >>> r = parameter_sharing()
       >>> r["conv"], r["rnn"][1] == r["rnn"][64]
       (320, True)
     """
+    op = "parameter_sharing"
+    for name, value in (
+        ("image_size", image_size),
+        ("in_channels", in_channels),
+        ("features", features),
+        ("kernel", kernel),
+        ("input_size", input_size),
+        ("hidden", hidden),
+    ):
+        check_int(value, name, op, minimum=1)
+    check_ints(lengths, "lengths", op)
+    check_int(seed, "seed", op, minimum=0)
     rngs = nnx.Rngs(seed)
     hw = image_size * image_size
     x = jnp.zeros((1, image_size, image_size, in_channels))

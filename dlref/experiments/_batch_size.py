@@ -12,8 +12,11 @@ import optax
 from flax import nnx
 from jax.flatten_util import ravel_pytree
 
+from dlref._checks import check_choice, check_in_range, check_int
 from dlref.activations import tanh
 from dlref.experiments._common import (
+    check_ints,
+    check_positive,
     digits,
     first_below,
     init_mlp,
@@ -25,6 +28,14 @@ from dlref.losses import l2_loss, softmax_cross_entropy
 from dlref.model_summary import summary
 from dlref.nn import CNN, MLP
 from dlref.train import fit
+
+
+def _check_at_most(batch_sizes: Sequence[int], n: int, op: str) -> None:
+    """Raise unless every batch size is at most the ``n`` training examples."""
+    if max(batch_sizes) > n:
+        raise ValueError(
+            f"{op}: batch_sizes must lie in [1, {n}] (the training set size), got {batch_sizes!r}"
+        )
 
 
 def batch_size_effect(
@@ -52,13 +63,24 @@ def batch_size_effect(
       ``{"batch_size", "time_per_epoch", "val_accuracy", "updates"}``, each ``(K,)``;
       ``updates`` is the number of optimizer steps taken (``epochs · ⌊N/B⌋``).
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: no batch size, a batch size outside ``[1, N]`` (``N`` training digits),
+        ``epochs`` below 1, a non-positive ``learning_rate``, a negative ``seed``.
+
     Example:
       >>> r = batch_size_effect(batch_sizes=(64,), epochs=2)
       >>> r["updates"].tolist()
       [38]
     """
+    op = "batch_size_effect"
+    check_ints(batch_sizes, "batch_sizes", op)
+    check_int(epochs, "epochs", op, minimum=1)
+    check_positive(learning_rate, "learning_rate", op)
+    check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
     n = len(data.train[1])
+    _check_at_most(batch_sizes, n, op)
     times, accs = [], []
     for b in batch_sizes:
         model = MLP(64, [128, 128], 10, rngs=nnx.Rngs(seed))
@@ -116,11 +138,21 @@ def gradient_noise(
       (std / √samples), "theory": (K,) tr Σ / B, "slope": log-log slope of the measured
       variance, "trace": tr Σ}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: fewer than 2 batch sizes (the slope needs two), a batch size or ``hidden``
+        below 1, ``samples`` below 2 (the standard error needs two), a negative ``seed``.
+
     Example:
       >>> r = gradient_noise(batch_sizes=(1, 16), samples=20)
-      >>> r["theory"][0] / r["theory"][1]
+      >>> float(r["theory"][0] / r["theory"][1])
       16.0
     """
+    op = "gradient_noise"
+    check_ints(batch_sizes, "batch_sizes", op, min_length=2)
+    check_int(samples, "samples", op, minimum=2)
+    check_int(hidden, "hidden", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     x, y, _, _ = (jnp.asarray(a) for a in standardized_digits(seed))
     n = x.shape[0]
     params = init_mlp(jax.random.key(seed), [x.shape[1], hidden, 10], "lecun")
@@ -196,7 +228,10 @@ def memory_budget_batch(
       "xla_batches", "xla_temp"}``.
 
     Raises:
-      ValueError: for an unknown model, or a budget below the parameter state.
+      TypeError: an argument of the wrong type (a model name that is not a string, a
+        non-int budget, batch or count).
+      ValueError: an unknown model, a budget below the parameter state, a negative
+        ``optimizer_copies``, a batch below 1, a negative ``seed``.
 
     Example:
       >>> r = memory_budget_batch(budget_bytes=2**20, model="mlp", xla_batches=())
@@ -204,6 +239,13 @@ def memory_budget_batch(
       True
     """
     op = "memory_budget_batch"
+    from dlref import models
+
+    check_int(budget_bytes, "budget_bytes", op, minimum=1)
+    check_choice(model, ("cnn", "mlp", *models.MODELS), "model", op)
+    check_int(optimizer_copies, "optimizer_copies", op, minimum=0)
+    check_ints(xla_batches, "xla_batches", op, min_length=0)
+    check_int(seed, "seed", op, minimum=0)
     if model in ("cnn", "mlp"):
         if model == "cnn":
             net, shape = CNN(1, 10, rngs=nnx.Rngs(seed)), (8, 8, 1)
@@ -228,10 +270,6 @@ def memory_budget_batch(
             return s.totals
 
     else:
-        from dlref import models
-
-        if model not in models.MODELS:
-            raise ValueError(f"{op}: unknown model {model!r}; use 'cnn', 'mlp' or {models.MODELS}")
         if xla_batches:
             raise ValueError(f"{op}: xla_batches must be empty for {model!r} (too big to compile)")
 
@@ -326,13 +364,27 @@ def batch_size_scaling(
       not reached), "diverged_linear" (K,) bool, "lambda_max", "lr_max" (= 2/λ_max),
       "lstsq_loss", "target", "lr_constant"}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: no batch size, a batch size outside ``[1, N]``, ``break_batch`` or
+        ``max_steps`` below 1, a non-positive ``constant_lr_fraction``, a ``tolerance``
+        outside ``(0, 1]``, a negative ``seed``.
+
     Example:
       >>> r = batch_size_scaling(batch_sizes=(16, 1024), max_steps=50)
       >>> r["diverged_linear"].tolist()
       [False, True]
     """
+    op = "batch_size_scaling"
+    check_ints(batch_sizes, "batch_sizes", op)
+    check_int(break_batch, "break_batch", op, minimum=1)
+    check_positive(constant_lr_fraction, "constant_lr_fraction", op)
+    check_in_range(tolerance, 0.0, 1.0, "tolerance", op, lo_closed=False)
+    check_int(max_steps, "max_steps", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     x, labels, _, _ = standardized_digits(seed)
     n = len(x)
+    _check_at_most(batch_sizes, n, op)
     onehot = np.eye(10, dtype=np.float32)[labels]
     design = np.concatenate([x, np.ones((n, 1))], 1)
     coef, *_ = np.linalg.lstsq(design, onehot.astype(np.float64), rcond=None)

@@ -1,17 +1,72 @@
-"""Helpers shared by the experiments: the digits data, small functional MLPs, step counting."""
+"""Helpers shared by the experiments: the digits data, small functional MLPs, step counting,
+and the argument checks (on top of :mod:`dlref._checks`) that many of them share."""
 
 from __future__ import annotations
 
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dlref._checks import check_choice, check_in_range, check_int, check_real
 from dlref.train import Splits
 from dlref.train import load_digits as _load_digits
+
+
+def check_positive(value: Any, name: str, op: str) -> None:
+    """Raise unless ``value`` is a finite real scalar ``> 0`` (a step size, a scale).
+
+    Raises:
+      TypeError: ``value`` is not a real number.
+      ValueError: ``value`` is NaN, infinite, or ``<= 0``.
+    """
+    check_real(value, name, op, finite=True)
+    check_in_range(value, 0.0, math.inf, name, op, lo_closed=False)
+
+
+def check_sequence(
+    values: Any, name: str, op: str, check_entry: Callable[[Any, str], Any], *, min_length: int = 1
+) -> tuple:
+    """Return ``values`` as a tuple after checking that it is a sequence (a tuple, a list, a
+    1-D NumPy array; not a string) of at least ``min_length`` entries, each passing
+    ``check_entry(entry, f"an entry of {name}")``.
+
+    Raises:
+      TypeError: ``values`` is not a sequence (or what ``check_entry`` raises).
+      ValueError: fewer than ``min_length`` entries (or what ``check_entry`` raises).
+    """
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+        raise TypeError(f"{op}: {name} must be a sequence (a tuple or a list), got {values!r}")
+    items = tuple(values)
+    if len(items) < min_length:
+        raise ValueError(f"{op}: {name} must have at least {min_length} entries, got {values!r}")
+    for v in items:
+        check_entry(v, f"an entry of {name}")
+    return items
+
+
+def check_ints(
+    values: Any, name: str, op: str, *, minimum: int = 1, min_length: int = 1
+) -> tuple[int, ...]:
+    """A sequence of ints ``>= minimum`` (batch sizes, channel counts): :func:`check_sequence`."""
+    return check_sequence(
+        values,
+        name,
+        op,
+        lambda v, what: check_int(v, what, op, minimum=minimum),
+        min_length=min_length,
+    )
+
+
+def check_choices(values: Any, choices: Sequence[str], name: str, op: str, *, entry: str) -> tuple:
+    """A non-empty sequence of names, each one of ``choices`` (the message calls one ``entry``)."""
+    return check_sequence(values, name, op, lambda v, _: check_choice(v, tuple(choices), entry, op))
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dlref._checks import check_in_range, check_int
 from dlref.activations import relu, softmax
 from dlref.experiments._common import digits, init_mlp
 from dlref.losses import softmax_cross_entropy
@@ -80,11 +81,28 @@ def dropout_ensemble(
       gives ``gap² ≈ mc_error²`` (their ratio has mean 1) and a biased one ``gap² ≫
       mc_error²``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: a ``rate`` outside ``(0, 1)`` (no masks at 0), ``samples`` below 2 (the
+        Monte Carlo error needs two), a size or count below 1, a negative ``seed``.
+
     Example:
       >>> r = dropout_ensemble(samples=100, steps=10)
       >>> r["linear_z"] < 5
       True
     """
+    op = "dropout_ensemble"
+    check_in_range(rate, 0.0, 1.0, "rate", op, lo_closed=False, hi_closed=False)
+    check_int(samples, "samples", op, minimum=2)
+    for name, value in (
+        ("hidden", hidden),
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("n_linear", n_linear),
+        ("n_eval", n_eval),
+    ):
+        check_int(value, name, op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     d = digits(seed)
     x, y = jnp.asarray(d.train[0]), jnp.asarray(d.train[1])
     xv, yv = jnp.asarray(d.val[0][:n_eval]), jnp.asarray(d.val[1][:n_eval])

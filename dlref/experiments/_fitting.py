@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dlref._checks import check_in_range, check_int, check_nonnegative
 from dlref.activations import relu
 from dlref.augment import Transform, expand_dataset
-from dlref.experiments._common import digits, init_mlp
+from dlref.experiments._common import check_positive, check_sequence, digits, init_mlp
 from dlref.losses import softmax_cross_entropy
 from dlref.regularize import EarlyStopping, dropout, l2_penalty
 
@@ -22,6 +23,11 @@ AUGMENTATION_POLICY = (
     Transform("translate", p=0.5, args=(1 / 8,)),
     Transform("rotate", p=0.5, args=(math.radians(10),)),
 )
+
+
+def _check_transform(t, what: str, op: str) -> None:
+    if not isinstance(t, Transform):
+        raise TypeError(f"{op}: {what} must be a dlref.augment.Transform, got {t!r}")
 
 
 def _forward(params, x, key, rate):
@@ -103,12 +109,46 @@ def fitting_regimes(
       "best_eval": int, "stopped_early": bool}`` (the early-stopping run has the over-fitting
       run's curves up to its stop).
 
+    Raises:
+      TypeError: an argument of the wrong type (a policy entry that is not a
+        :class:`dlref.augment.Transform`).
+      ValueError: ``n_train`` outside ``[1, N]``, ``steps``, ``patience``,
+        ``augment_factor`` or ``batch_size`` below 1, ``eval_every`` outside ``[1, steps]``,
+        a negative or non-finite ``l2``, a ``dropout_rate`` outside ``[0, 1)``, a
+        ``label_noise`` outside ``[0, 1]``, a non-positive ``learning_rate``, a negative
+        ``seed``.
+
     Example:
       >>> r = fitting_regimes(steps=8, augment_factor=2)
       >>> sorted(r["gap"]) == sorted(REGIMES)
       True
     """
+    op = "fitting_regimes"
+    for name, value in (
+        ("n_train", n_train),
+        ("steps", steps),
+        ("eval_every", eval_every),
+        ("patience", patience),
+        ("augment_factor", augment_factor),
+        ("batch_size", batch_size),
+    ):
+        check_int(value, name, op, minimum=1)
+    if eval_every > steps:
+        raise ValueError(f"{op}: eval_every must lie in [1, steps={steps}], got {eval_every}")
+    check_nonnegative(l2, "l2", op)
+    check_in_range(dropout_rate, 0.0, 1.0, "dropout_rate", op, hi_closed=False)
+    check_in_range(label_noise, 0.0, 1.0, "label_noise", op)
+    check_positive(learning_rate, "learning_rate", op)
+    check_sequence(
+        policy, "policy", op, lambda v, what: _check_transform(v, what, op), min_length=0
+    )
+    check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
+    if n_train > len(data.train[1]):
+        raise ValueError(
+            f"{op}: n_train must lie in [1, {len(data.train[1])}] (the training set size), "
+            f"got {n_train}"
+        )
     rng = np.random.default_rng(seed)
     x, y = data.train[0][:n_train], data.train[1][:n_train].copy()
     noisy = rng.random(n_train) < label_noise

@@ -12,8 +12,17 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
+from dlref._checks import check_int
 from dlref.activations import relu
-from dlref.experiments._common import _INITS, digits, init_mlp, mlp_apply, stable_norm
+from dlref.experiments._common import (
+    _INITS,
+    check_choices,
+    check_positive,
+    digits,
+    init_mlp,
+    mlp_apply,
+    stable_norm,
+)
 from dlref.losses import l2_loss, softmax_cross_entropy
 from dlref.nn import LSTM, MLP, RNN, lstm_cell, rnn_cell
 from dlref.regularize import clip_by_global_norm
@@ -91,13 +100,21 @@ def vanishing_gradients(
       ``{variant: array (depth,)}`` of gradient norms, input layer first.
 
     Raises:
-      ValueError: for an unknown variant.
+      TypeError: an argument of the wrong type.
+      ValueError: an unknown variant, no variant, ``depth`` or ``width`` below 1,
+        ``batch_size`` below 2 (BN needs two examples), a negative ``seed``.
 
     Example:
       >>> g = vanishing_gradients(depth=3, variants=("sigmoid",))
       >>> g["sigmoid"].shape
       (3,)
     """
+    op = "vanishing_gradients"
+    check_int(depth, "depth", op, minimum=1)
+    check_int(width, "width", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=2)
+    check_choices(variants, VARIANTS, "variants", op, entry="variant")
+    check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     x, y = jnp.asarray(x[:batch_size]), jnp.asarray(y[:batch_size])
     out = {}
@@ -183,11 +200,29 @@ def exploding_gradients(
       "weight_grad": {init: global norm of ∂L/∂W}, "global_norm_float32": {init}, "loss":
       {"large", "large_clipped", "xavier", "he": (steps + 1,)}}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: ``depth`` below 2 (the per-layer factor needs two layers), ``width``,
+        ``batch_size``, ``steps`` or ``overflow_depth`` below 1, a ``learning_rate`` or
+        ``max_norm`` that is not finite and positive, a negative ``seed``.
+
     Example:
       >>> r = exploding_gradients(depth=4, steps=2, overflow_depth=4)
       >>> r["theory_factor"]["he"]
       1.0
     """
+    op = "exploding_gradients"
+    check_int(depth, "depth", op, minimum=2)
+    for name, value in (
+        ("width", width),
+        ("batch_size", batch_size),
+        ("steps", steps),
+        ("overflow_depth", overflow_depth),
+    ):
+        check_int(value, name, op, minimum=1)
+    check_positive(learning_rate, "learning_rate", op)
+    check_positive(max_norm, "max_norm", op)
+    check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     xb, yb = jnp.asarray(x[:batch_size]), jnp.asarray(y[:batch_size])
     sizes = [x.shape[1], *[width] * depth, 10]
@@ -274,11 +309,20 @@ def gradient_norms_through_time(
     Returns:
       ``{"rnn": (T,), "lstm": (T,)}``, index ``t`` = step ``t`` (the last is ``T−1``).
 
+    Raises:
+      TypeError: an argument that is not an int.
+      ValueError: ``length``, ``hidden`` or ``batch_size`` below 1, a negative ``seed``.
+
     Example:
       >>> g = gradient_norms_through_time(length=10)
       >>> g["rnn"].shape
       (10,)
     """
+    op = "gradient_norms_through_time"
+    check_int(length, "length", op, minimum=1)
+    check_int(hidden, "hidden", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     key = jax.random.key(seed)
     xs, y = adding_problem(key, batch_size, length)
     out = {}

@@ -13,13 +13,22 @@ import optax
 from flax import nnx
 from jax.scipy.special import erfc
 
+from dlref._checks import check_in_range, check_int
 from dlref.activations import relu, sigmoid
-from dlref.experiments._common import digits, first_below
+from dlref.experiments._common import check_positive, check_sequence, digits, first_below
 from dlref.losses import l2_loss, softmax_cross_entropy
 from dlref.model_summary import summary
 from dlref.nn import MLP, BatchNorm, Dropout
 from dlref.norm import BatchNormState, batch_norm
 from dlref.train import fit
+
+
+def _check_batch_at_most(batch_size: int, n: int, op: str) -> None:
+    """Raise unless ``batch_size`` (already checked ``>= 2``) is at most the ``n`` examples."""
+    if batch_size > n:
+        raise ValueError(
+            f"{op}: batch_size must lie in [2, {n}] (the training set size), got {batch_size}"
+        )
 
 
 def feature_normalization(
@@ -51,11 +60,20 @@ def feature_normalization(
       ``{"raw" | "standardized": {"kappa", "lambda_max", "lambda_min", "steps" (int or
       None), "bound", "loss" (max_steps,) loss curve, "eigenvalues"}}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: a ``tolerance`` outside ``(0, 1]``, ``max_steps`` below 1, a negative
+        ``seed``.
+
     Example:
       >>> r = feature_normalization(max_steps=10)
       >>> r["standardized"]["kappa"] < r["raw"]["kappa"]
       True
     """
+    op = "feature_normalization"
+    check_in_range(tolerance, 0.0, 1.0, "tolerance", op, lo_closed=False)
+    check_int(max_steps, "max_steps", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     d = digits(seed)
     x_raw, labels = d.train
     keep = x_raw.std(0) > 0
@@ -152,11 +170,25 @@ def bn_scale_invariance(
       "weight_norm" (steps + 1,), "effective_lr" (steps + 1,), "pythagoras_error" (steps,)
       relative}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: no scale, a scale, ``learning_rate`` or ``eps`` that is not finite and
+        positive, ``steps`` or ``width`` below 1, ``batch_size`` below 2 (BN needs two
+        examples for a variance), a negative ``seed``.
+
     Example:
       >>> r = bn_scale_invariance(steps=2)
       >>> bool(np.all(np.diff(r["weight_norm"]) >= 0))
       True
     """
+    op = "bn_scale_invariance"
+    check_sequence(scales, "scales", op, lambda v, what: check_positive(v, what, op))
+    check_positive(learning_rate, "learning_rate", op)
+    check_int(steps, "steps", op, minimum=1)
+    check_positive(eps, "eps", op)
+    check_int(width, "width", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=2)
+    check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     x, y = jnp.asarray(x[:batch_size]), jnp.asarray(y[:batch_size])
     kw, kh = jax.random.split(jax.random.key(seed))
@@ -236,11 +268,22 @@ def bn_saturation(
       draw of the weights ``z_i ~ N(0, s²‖a_i‖²)``, so ``P(|z_i| > z_s) = erfc(z_s/(s‖a_i‖√2))``),
       "chebyshev_bound": 1/z_s², "z_s"}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: ``depth`` or ``width`` below 1, ``batch_size`` below 2, a ``weight_std``
+        that is not finite and positive, a negative ``seed``.
+
     Example:
       >>> r = bn_saturation(depth=2)
       >>> bool(np.all(r["bn"] <= r["chebyshev_bound"]))
       True
     """
+    op = "bn_saturation"
+    check_int(depth, "depth", op, minimum=1)
+    check_int(width, "width", op, minimum=1)
+    check_positive(weight_std, "weight_std", op)
+    check_int(batch_size, "batch_size", op, minimum=2)
+    check_int(seed, "seed", op, minimum=0)
     x = jnp.asarray(digits(seed).train[0][:batch_size])
     keys = jax.random.split(jax.random.key(seed), depth)
     sizes = [x.shape[1], *[width] * depth]
@@ -301,13 +344,24 @@ def bn_full_batch_statistics(
       ``{"drift": (steps + 1,) (0 at step 0), "batch_noise": 1/√B, "steps": ⌊N/B⌋,
       "cost_ratio": MACs(N)/MACs(B), "n": N}``.
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: ``hidden`` below 1, ``batch_size`` outside ``[2, N]``, a non-positive
+        ``learning_rate``, a negative ``seed``.
+
     Example:
       >>> r = bn_full_batch_statistics(batch_size=512)
       >>> r["drift"].shape, r["cost_ratio"] > 2
       ((3,), True)
     """
+    op = "bn_full_batch_statistics"
+    check_int(hidden, "hidden", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=2)
+    check_positive(learning_rate, "learning_rate", op)
+    check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     n = len(x)
+    _check_batch_at_most(batch_size, n, op)
     steps = n // batch_size
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     k1, k2 = jax.random.split(jax.random.key(seed))
@@ -392,12 +446,28 @@ def lr_sensitivity(
       ``{"learning_rate": (K,), "bn": (K,), "no_bn": (K,)}`` (a diverged run scores its
       accuracy on non-finite outputs, i.e. about chance).
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: no learning rate, a learning rate that is not finite and positive,
+        ``epochs``, ``depth`` or ``width`` below 1, ``batch_size`` below 2 (BN) or above the
+        training set, a negative ``seed``.
+
     Example:
       >>> r = lr_sensitivity(learning_rates=(0.1,), epochs=1)
       >>> sorted(r)
       ['bn', 'learning_rate', 'no_bn']
     """
+    op = "lr_sensitivity"
+    check_sequence(
+        learning_rates, "learning_rates", op, lambda v, what: check_positive(v, what, op)
+    )
+    check_int(epochs, "epochs", op, minimum=1)
+    check_int(depth, "depth", op, minimum=1)
+    check_int(width, "width", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=2)
+    check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
+    _check_batch_at_most(batch_size, len(data.train[1]), op)
     res = {"bn": [], "no_bn": []}
     for lr in learning_rates:
         for name, bn in (("bn", True), ("no_bn", False)):
@@ -471,6 +541,11 @@ def dropout_bn_variance_shift(
       "val_accuracy"}}``; ``train_var_ratio`` is the same ratio with the input variance
       measured in train mode (≈ 1 for both: BN's statistics match what it saw).
 
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: a ``rate`` outside ``[0, 1)``, ``epochs`` below 1, ``batch_size`` outside
+        ``[2, N]``, a negative ``seed``.
+
     Example:
       >>> r = dropout_bn_variance_shift(epochs=1)
       >>> r["dropout_before_bn"]["shift"] < r["bn_before_dropout"]["shift"]
@@ -480,7 +555,13 @@ def dropout_bn_variance_shift(
       Li, Chen, Hu & Yang, "Understanding the disharmony between dropout and batch
       normalization by variance shift", CVPR 2019.
     """
+    op = "dropout_bn_variance_shift"
+    check_in_range(rate, 0.0, 1.0, "rate", op, hi_closed=False)
+    check_int(epochs, "epochs", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=2)
+    check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
+    _check_batch_at_most(batch_size, len(data.train[1]), op)
     xv = jnp.asarray(data.val[0])
     out = {}
     for order in ("dropout_before_bn", "bn_before_dropout"):

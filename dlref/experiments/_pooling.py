@@ -11,9 +11,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from dlref._checks import check_in_range, check_int
 from dlref.activations import relu
 from dlref.convolution import conv
-from dlref.experiments._common import digits
+from dlref.experiments._common import check_sequence, digits
 from dlref.nn import Conv
 from dlref.pooling import avg_pool, max_pool
 from dlref.shapes import conv_flops
@@ -25,6 +26,16 @@ def _shift(x: jax.Array, dr: int, dc: int) -> jax.Array:
     n, h, w, c = x.shape
     p = jnp.pad(x, ((0, 0), (abs(dr), abs(dr)), (abs(dc), abs(dc)), (0, 0)))
     return p[:, abs(dr) - dr : abs(dr) - dr + h, abs(dc) - dc : abs(dc) - dc + w]
+
+
+def _check_shift(shift, what: str, op: str) -> None:
+    """Raise unless ``shift`` is a ``(rows, cols)`` pair of ints."""
+    if not isinstance(shift, Sequence) or isinstance(shift, str | bytes):
+        raise TypeError(f"{op}: {what} must be a (rows, cols) pair of ints, got {shift!r}")
+    if len(shift) != 2:
+        raise ValueError(f"{op}: {what} must be a (rows, cols) pair of ints, got {shift!r}")
+    for v in shift:
+        check_int(v, what, op)
 
 
 def pooling_translation_invariance(
@@ -63,11 +74,23 @@ def pooling_translation_invariance(
     Returns:
       ``{"identity", "max_pool", "avg_pool", "strided_conv", "unchanged_max"}``.
 
+    Raises:
+      TypeError: an argument of the wrong type (a shift that is not a pair of ints).
+      ValueError: a ``window`` outside ``[1, 8]`` (the digits are 8×8), no shift, a shift
+        that is not a pair, ``channels`` or ``n_images`` below 1, a negative ``seed``.
+
     Example:
       >>> r = pooling_translation_invariance(n_images=16)
       >>> r["max_pool"] < r["strided_conv"]
       True
     """
+    op = "pooling_translation_invariance"
+    check_int(window, "window", op, minimum=1)
+    check_in_range(window, 1, 8, "window", op)
+    check_sequence(shifts, "shifts", op, lambda v, what: _check_shift(v, what, op))
+    check_int(channels, "channels", op, minimum=1)
+    check_int(n_images, "n_images", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     images = jnp.asarray(digits(seed, "image").train[0][:n_images])
     k1, k2 = jax.random.split(jax.random.key(seed))
     w1 = jax.random.normal(k1, (3, 3, 1, channels)) / 3.0
@@ -149,12 +172,27 @@ def pool_before_conv(
       ``{"macs": {"conv_first", "pool_first"}, "accuracy": {"conv_first", "pool_first"},
       "macs_ratio", "n_eval"}``.
 
+    Raises:
+      TypeError: an argument that is not an int.
+      ValueError: ``channels`` or ``epochs`` below 1, a ``batch_size`` outside ``[1, N]``,
+        a negative ``seed``.
+
     Example:
       >>> r = pool_before_conv(epochs=1)
       >>> r["macs_ratio"]
       4.0
     """
+    op = "pool_before_conv"
+    check_int(channels, "channels", op, minimum=1)
+    check_int(epochs, "epochs", op, minimum=1)
+    check_int(batch_size, "batch_size", op, minimum=1)
+    check_int(seed, "seed", op, minimum=0)
     data = digits(seed, "image")
+    n = len(data.train[1])
+    if batch_size > n:
+        raise ValueError(
+            f"{op}: batch_size must lie in [1, {n}] (the training set size), got {batch_size}"
+        )
     held = (
         np.concatenate([data.val[0], data.test[0]]),
         np.concatenate([data.val[1], data.test[1]]),

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.test_util import check_grads
 
+from dlref import _checks
+
 __all__ = [
     "MODES",
     "TOLERANCES",
@@ -188,16 +190,20 @@ def rel_err(a: Any, b: Any) -> float:
 
     with both maxima over every entry of every leaf. It reads "how many digits of the largest
     entries agree", and unlike an elementwise relative error it does not blow up at entries
-    that are zero in ``b`` but roundoff in ``a``. NaN and ±inf must sit at the same places in
-    both (they are then left out); otherwise, or if a shape differs, the error is ``inf``.
-    An all-zero ``b`` gives ``0`` when ``a`` is zero too and ``inf`` otherwise.
+    that are zero in ``b`` but roundoff in ``a``. A NaN anywhere in ``a`` or ``b`` gives NaN
+    (NaN propagates, so ``assert rel_err(a, b) <= tol`` fails on it, as on every comparison
+    with NaN). ±inf must sit at the same places, with the same sign, in both (they are then
+    left out); otherwise, or if a shape differs, the error is ``inf``. An all-zero ``b``
+    gives ``0`` when ``a`` is zero too and ``inf`` otherwise. (:func:`assert_op_close` and
+    :func:`op_errors` instead count NaN at the same places in both as agreement: they check
+    that an op propagates NaN where its reference does.)
 
     Args:
       a: an array or pytree of arrays (the computed value).
       b: the same structure (the expected value).
 
     Returns:
-      The error as a Python float.
+      The error as a Python float (NaN when either side holds a NaN).
 
     Raises:
       ValueError: the two pytrees have different structures.
@@ -205,16 +211,28 @@ def rel_err(a: Any, b: Any) -> float:
     Example:
       >>> rel_err(jnp.array([1.0, 2.5]), jnp.array([1.0, 2.0]))  # 0.5 / 2
       0.25
+      >>> rel_err(jnp.array([jnp.nan, 2.0]), jnp.array([jnp.nan, 2.0]))
+      nan
     """
     la, ta = jax.tree.flatten(a)
     lb, tb = jax.tree.flatten(b)
     if ta != tb:
         raise ValueError(f"rel_err: the pytrees differ: {ta} and {tb}")
+    if any(_has_nan(v) for v in la + lb):
+        return float("nan")
     diff = scale = 0.0
     for u, v in zip(la, lb, strict=True):
         d, s = _diff_scale(u, v)
         diff, scale = max(diff, d), max(scale, s)
     return _ratio(diff, scale)
+
+
+def _has_nan(x: Any) -> bool:
+    """Whether a floating leaf holds a NaN (reduced where a jax array lives)."""
+    if isinstance(x, jax.Array):
+        return _is_float(x) and bool(jnp.any(jnp.isnan(x)))
+    x = np.asarray(x)
+    return x.dtype.kind in "fc" and bool(np.any(np.isnan(x)))
 
 
 class _Leaf(NamedTuple):
@@ -273,6 +291,32 @@ def _as_key(key: Any, op: str) -> jax.Array:
     ):
         return key
     raise TypeError(f"{op}: key must be a jax.random key or an int seed, got {key!r}")
+
+
+def _check_callable(f: Any, name: str, op: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{op}: {name} must be callable, got {f!r}")
+
+
+def _check_tolerance(value: Any, name: str, op: str) -> float | None:
+    """``None`` (the dtype's default) or a finite real scalar >= 0, as a float."""
+    if value is None:
+        return None
+    _checks.check_nonnegative(value, name, op)
+    return float(value)
+
+
+def _calling(f: Callable, name: str, op: str) -> Callable:
+    """``f`` whose ``TypeError`` / ``ValueError`` (e.g. ``args`` that do not fit its signature)
+    is re-raised naming ``op`` and which side raised it; the original is chained."""
+
+    def g(*a):
+        try:
+            return f(*a)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{op}: calling {name} on args raised {type(e).__name__}: {e}") from e
+
+    return g
 
 
 def _check_modes(modes: Any, op: str) -> tuple[str, ...]:
@@ -353,13 +397,17 @@ def _compare_modes(
     op: str,
 ) -> tuple[dict[str, list[_Leaf]], list[Any]]:
     """The leaves of every mode, and the floating dtypes of fn's inputs and outputs."""
+    _check_callable(fn, "fn", op)
+    _check_callable(reference, "reference", op)
     modes = _check_modes(modes, op)
     k_ct, k_t = jax.random.split(_as_key(key, op))
     paths, leaves, treedef, diff = _split(tuple(args), argnums, op)
     if reference_dtype is None:
         ref_leaves = leaves
     else:
-        if not jnp.issubdtype(jnp.dtype(reference_dtype), jnp.floating):
+        if not jnp.issubdtype(
+            _checks.check_dtype(reference_dtype, "reference_dtype", op), jnp.floating
+        ):
             raise TypeError(f"{op}: reference_dtype must be floating, got {reference_dtype!r}")
         ref_leaves = [
             jnp.asarray(v, reference_dtype) if _is_array(v) and _is_float(v) else v for v in leaves
@@ -370,8 +418,8 @@ def _compare_modes(
             f"{op}: modes {grads} need a floating array argument to differentiate; got none "
             f"(Python scalars and integer arrays are held fixed)"
         )
-    f = _closure(fn, leaves, treedef, diff)
-    r = _closure(reference, ref_leaves, treedef, diff)
+    f = _closure(_calling(fn, "fn", op), leaves, treedef, diff)
+    r = _closure(_calling(reference, "reference", op), ref_leaves, treedef, diff)
     if jit:
         f, r = jax.jit(f), jax.jit(r)
     primals = [leaves[i] for i in diff]
@@ -542,6 +590,8 @@ def assert_op_close(
       assert_op_close: value: output leaf out (shape (3,)): normwise relative er
     """
     op = "assert_op_close"
+    rtol = _check_tolerance(rtol, "rtol", op)
+    atol = _check_tolerance(atol, "atol", op)
     leaves, dtypes = _compare_modes(
         fn,
         reference,
@@ -555,7 +605,7 @@ def assert_op_close(
     )
     if rtol is None:
         rtol = tolerance(_least_precise(dtypes, op))
-    atol = 0.0 if atol is None else float(atol)
+    atol = 0.0 if atol is None else atol
     for mode in _check_modes(modes, op):
         for lf in leaves[mode]:
             if lf.shape != lf.ref_shape:
@@ -643,6 +693,12 @@ def check_op_gradients(
       ...     check_op_gradients(jnp.sin, jnp.linspace(0.1, 1.0, 4))
     """
     op = "check_op_gradients"
+    _check_callable(fn, "fn", op)
+    eps = _check_tolerance(eps, "eps", op)
+    if eps == 0.0:
+        raise ValueError(f"{op}: eps must be > 0, got {eps!r}")
+    rtol = _check_tolerance(rtol, "rtol", op)
+    atol = _check_tolerance(atol, "atol", op)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise ValueError(f"{op}: order must be a positive int, got {order!r}")
     if isinstance(modes, str) or not modes or not set(modes) <= {"fwd", "rev"}:
@@ -660,7 +716,7 @@ def check_op_gradients(
     name = "float32" if "float32" in names else "float64"
     tol = _FD_TOL[name]
     check_grads(
-        _closure(fn, leaves, treedef, diff),
+        _closure(_calling(fn, "fn", op), leaves, treedef, diff),
         tuple(leaves[i] for i in diff),
         order,
         modes=tuple(modes),
