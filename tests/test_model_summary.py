@@ -137,35 +137,7 @@ def test_bad_input_summary():
 # pool_flops), written apart from the walker, or worked by hand where stated.
 
 
-def _primitive_names(jaxpr) -> set[str]:
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for sub in jex_core.jaxprs_in_params(eqn.params):
-            names |= _primitive_names(sub)
-    return names
-
-
-def _opaque_pallas(impl: str) -> bool:
-    """True while ``impl`` still reaches a bare ``pallas_call`` (before the kernels become the
-    ``dlref_conv`` primitive, whose rule the walker has): such a call says nothing of its
-    window, so the table cannot be right yet."""
-    x, w = jax.ShapeDtypeStruct((1, 6, 6, 2), jnp.float32), jnp.ones((3, 3, 2, 2))
-    names = _primitive_names(jax.make_jaxpr(lambda x: dlref.conv(x, w, impl=impl))(x).jaxpr)
-    return "pallas_call" in names and "dlref_conv" not in names
-
-
-IMPLS = [
-    pytest.param(
-        impl,
-        marks=pytest.mark.xfail(
-            _opaque_pallas(impl),
-            reason="until the kernels are the dlref_conv primitive (kernels helper)",
-            strict=True,
-        ),
-    )
-    for impl in ("reference", "xla", "im2col", "pallas", "auto")
-]
+IMPLS = ["reference", "xla", "im2col", "pallas", "auto"]
 
 
 def _small_cnn(impl):
