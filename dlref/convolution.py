@@ -421,20 +421,6 @@ def _conv_op(x, w, stride, padding, dilation, groups, layout, impl, op: str) -> 
     return jnp.moveaxis(y, -1, 1) if _channels_first(layout, nd, op) else y
 
 
-def _transpose_kernel(w, groups):
-    """The kernel of the equivalent forward conv: taps flipped, in/out swapped per group.
-
-    ``w: (*k, C_out_t/G, C_in_t)`` -> ``(*k, C_in_t/G, C_out_t)`` with, for group ``g``,
-    ``w'[t, i, g·C_out_t/G + o] = w[k - 1 - t, o, g·C_in_t/G + i]``.
-    """
-    nd = w.ndim - 2
-    k, (cout_g, cin) = w.shape[:nd], w.shape[nd:]
-    wg = w.reshape(*k, cout_g, groups, cin // groups)
-    wg = jnp.swapaxes(wg, nd, nd + 2)  # (*k, C_in_t/G, G, C_out_t/G)
-    wt = wg.reshape(*k, cin // groups, groups * cout_g)
-    return jnp.flip(wt, axis=tuple(range(nd)))
-
-
 def conv_transpose(
     x,
     w,
