@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import os
 
-# XLA's backend (LLVM) optimisation is off in the tests: most of the suite's time is
-# compilation, and this cuts it by about a fifth. The HLO that dlref emits, and XLA's HLO
-# passes (where the known CPU compiler aborts live), are unchanged; set the variable to 0 to
-# test with the backend optimised too. Subprocesses and notebook kernels inherit it.
-os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-
-import jax  # noqa: E402
+import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
