@@ -362,8 +362,11 @@ def axes_stack(eqn, ins) -> tuple:
     return tuple(res)
 
 
-def axes_dlref_conv(eqn, ins) -> tuple:
-    """The kernels' convolution primitive: x (N, *spatial, C_in) and its ``geometry``."""
+def _geometry_axes(eqn, ins, transposed: bool) -> list:
+    """Output axes of the kernels' convolution primitives from their ``geometry``: the
+    forward conv composes the window ``(k, s, lo, d)``; its transpose (the input gradient,
+    ``dy (N, *out, C_out)`` to ``(N, *in, C_in)``) is a stride-1 conv of the input dilated by
+    the stride, padded ``d(k-1) - lo`` on the left."""
     g, x = eqn.params["geometry"], ins[0]
     out = eqn.outvars[0].aval.shape
     res = [((n, None),) for n in out]
@@ -371,8 +374,21 @@ def axes_dlref_conv(eqn, ins) -> tuple:
         res[0] = x.axes[0]
         for i, (k, s, (lo, _), d) in enumerate(zip(g.kernel, g.stride, g.padding, g.dilation)):
             f = axis_span(x.axes[1 + i])
-            if f is not None:
-                res[1 + i] = ((out[1 + i], compose_window(f, k, s, lo, d)),)
+            if f is None:
+                continue
+            if transposed:
+                f = compose_window(f, k, 1, d * (k - 1) - lo, d, s)
+            else:
+                f = compose_window(f, k, s, lo, d)
+            res[1 + i] = ((out[1 + i], f),)
+    return res
+
+
+def axes_dlref_conv(eqn, ins) -> tuple:
+    """The kernels' convolution primitive: x (N, *spatial, C_in), its ``geometry``, and a
+    residual operand of the output's shape joined in."""
+    out = eqn.outvars[0].aval.shape
+    res = _geometry_axes(eqn, ins, transposed=False)
     residual = [v for v in ins[2:] if v.data and v.shape == tuple(out)]
     return tuple(
         union_axis([r, *(v.axes[a] for v in residual)], n) for a, (r, n) in enumerate(zip(res, out))
@@ -380,19 +396,8 @@ def axes_dlref_conv(eqn, ins) -> tuple:
 
 
 def axes_dlref_conv_transpose(eqn, ins) -> tuple:
-    """The kernels' transposed convolution (the input gradient of the forward conv
-    ``geometry``): ``dy (N, *out, C_out)`` to ``(N, *in, C_in)``, as a stride-1 conv of the
-    input dilated by the stride, padded ``d(k-1) - lo`` on the left."""
-    g, x = eqn.params["geometry"], ins[0]
-    out = eqn.outvars[0].aval.shape
-    res = [((n, None),) for n in out]
-    if x.data:
-        res[0] = x.axes[0]
-        for i, (k, s, (lo, _), d) in enumerate(zip(g.kernel, g.stride, g.padding, g.dilation)):
-            f = axis_span(x.axes[1 + i])
-            if f is not None:
-                res[1 + i] = ((out[1 + i], compose_window(f, k, 1, d * (k - 1) - lo, d, s)),)
-    return tuple(res)
+    """The kernels' transposed convolution (the input gradient of the forward conv)."""
+    return tuple(_geometry_axes(eqn, ins, transposed=True))
 
 
 # --------------------------------------------------------------------------------------------
