@@ -1,4 +1,5 @@
-"""The import graph of dlref has no cycle, and nothing in the repository points outside it.
+"""The import graph of dlref has no cycle (tests/test_docs.py checks that nothing in the
+repository points outside it).
 
 Imports are read with ``ast`` (no module is imported), function-level imports included: a
 function-level import that closes a cycle is still a cycle (it only defers the failure to the
