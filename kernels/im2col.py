@@ -75,13 +75,25 @@ def _weight_matrix(w: jax.Array, geo: ConvGeometry) -> jax.Array:
     return wm.transpose(2, 0, 1, 3).reshape(g, geo.taps * (geo.c_in // g), geo.c_out // g)
 
 
+def _contract(spec: str | None, a: jax.Array, b: jax.Array, acc) -> jax.Array:
+    """``a · b`` (``spec`` None) or ``einsum(spec, a, b)``, accumulated in ``acc``.
+
+    The operands are converted to ``acc`` first. For 16-bit floats this is exact (every
+    bfloat16/float16 value and every product of two of them is a float32 number), so the
+    result is what ``preferred_element_type=acc`` means; it also runs where XLA's CPU dot has
+    no mixed-precision kernel ("Unsupported element type for DotThunk: BF16 x BF16 = F32").
+    """
+    a, b = a.astype(acc), b.astype(acc)
+    return jnp.dot(a, b) if spec is None else jnp.einsum(spec, a, b)
+
+
 def _forward(x: jax.Array, w: jax.Array, geo: ConvGeometry) -> jax.Array:
     acc = _checks.accumulation_dtype(jnp.result_type(x, w))
     p, wm = _patches(x, geo), _weight_matrix(w, geo)
     if geo.groups == 1:  # a plain 2-D matmul (no batch dimension for XLA to transpose)
-        y = jnp.dot(p[0], wm[0], preferred_element_type=acc)
+        y = _contract(None, p[0], wm[0], acc)
     else:
-        y = jnp.einsum("gmk,gko->mgo", p, wm, preferred_element_type=acc)
+        y = _contract("gmk,gko->mgo", p, wm, acc)
     return y.reshape(x.shape[0], *geo.out_sizes, geo.c_out).astype(x.dtype)
 
 
@@ -142,9 +154,9 @@ def _input_grad_impl(dy, w, geo: ConvGeometry, options=None):
     gm = dy.reshape(n * math.prod(geo.out_sizes), g, geo.c_out // g)
     wm = _weight_matrix(w, geo)
     if g == 1:
-        dp = jnp.dot(gm[:, 0], wm[0].T, preferred_element_type=acc)[None]
+        dp = _contract(None, gm[:, 0], wm[0].T, acc)[None]
     else:
-        dp = jnp.einsum("mgo,gko->gmk", gm, wm, preferred_element_type=acc)
+        dp = _contract("mgo,gko->gmk", gm, wm, acc)
     return _col2im(dp, geo, n, dy.dtype)
 
 
@@ -156,9 +168,9 @@ def _weight_grad_impl(x, dy, geo: ConvGeometry, options=None):
     g = geo.groups
     gm = dy.reshape(n * math.prod(geo.out_sizes), g, geo.c_out // g)
     if g == 1:
-        dwm = jnp.dot(_patches(x, geo)[0].T, gm[:, 0], preferred_element_type=acc)[None]
+        dwm = _contract(None, _patches(x, geo)[0].T, gm[:, 0], acc)[None]
     else:
-        dwm = jnp.einsum("gmk,mgo->gko", _patches(x, geo), gm, preferred_element_type=acc)
+        dwm = _contract("gmk,mgo->gko", _patches(x, geo), gm, acc)
     dw = dwm.reshape(g, geo.taps, geo.c_in // g, geo.c_out // g)
     return dw.transpose(1, 2, 0, 3).reshape(geo.w_shape()).astype(x.dtype)
 

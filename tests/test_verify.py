@@ -74,3 +74,28 @@ def test_registered_case_passes(case, key):
     row = verify.run_case(case, key)
     assert row.error is None, row.error
     assert row.passed, verify.format_table([row])
+
+
+def test_cli_verify_dtype_bfloat16(capsys):
+    """`dlref verify --dtype bfloat16`: the rows run in bfloat16 against the float64 reference
+    at dlref.testing.tolerance(bfloat16). On a subset (the whole table takes minutes; it passes
+    in full, 54/54 with 4 n/a): im2col, whose gradient once crashed XLA's CPU dot (BF16 x BF16
+    = F32), and the augment rows, four of which are float64/float32-only and show n/a with
+    their measured reason rather than pass or fail."""
+    assert cli.main(["verify", "--dtype", "bfloat16", "--filter", "im2col", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "kernels.im2col_conv" in out and "1/1 ops pass" in out and "2e-02" in out
+    assert cli.main(["verify", "--dtype", "bfloat16", "--filter", "augment", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "5/5 ops pass (4 n/a)" in out
+    assert "n/a augment.rotate: float64/float32 only: sampling coordinates" in out
+
+
+def test_cli_verify_transforms(capsys):
+    """`dlref verify --transforms`: op x (jit, vmap, jvp, vjp, order 2), each cell against the
+    lax counterpart under the same transformation; exit 0 when every cell passes."""
+    argv = ["verify", "--transforms", "--filter", "impl='pallas'", "--no-progress"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "convolution.conv(impl='pallas')" in out and "FAIL" not in out
+    assert "cells pass; 1/1 ops" in out
