@@ -385,18 +385,19 @@ def _random_pair(key: jax.Array, got: Any, want: Any) -> tuple[Any, Any]:
 
 
 def _compare_modes(
+    op: str,
     fn: Callable,
     reference: Callable,
     args: tuple,
-    *,
     modes: Sequence[str],
     key: Any,
     argnums: Any,
     reference_dtype: Any,
     jit: bool,
-    op: str,
 ) -> tuple[dict[str, list[_Leaf]], list[Any]]:
-    """The leaves of every mode, and the floating dtypes of fn's inputs and outputs."""
+    """The leaves of every mode, and the floating dtypes of fn's inputs and outputs: the work
+    of :func:`op_errors` and :func:`assert_op_close`, whose arguments it takes in their order
+    (``op`` names the caller in messages)."""
     _check_callable(fn, "fn", op)
     _check_callable(reference, "reference", op)
     modes = _check_modes(modes, op)
@@ -493,15 +494,7 @@ def op_errors(
       0.009901
     """
     leaves, _ = _compare_modes(
-        fn,
-        reference,
-        args,
-        modes=modes,
-        key=key,
-        argnums=argnums,
-        reference_dtype=reference_dtype,
-        jit=jit,
-        op="op_errors",
+        "op_errors", fn, reference, args, modes, key, argnums, reference_dtype, jit
     )
     return {m: {lf.name: lf.error for lf in ls} for m, ls in leaves.items()}
 
@@ -593,15 +586,7 @@ def assert_op_close(
     rtol = _check_tolerance(rtol, "rtol", op)
     atol = _check_tolerance(atol, "atol", op)
     leaves, dtypes = _compare_modes(
-        fn,
-        reference,
-        args,
-        modes=modes,
-        key=key,
-        argnums=argnums,
-        reference_dtype=reference_dtype,
-        jit=jit,
-        op=op,
+        op, fn, reference, args, modes, key, argnums, reference_dtype, jit
     )
     if rtol is None:
         rtol = tolerance(_least_precise(dtypes, op))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +67,14 @@ def _as_key(key: Any) -> jax.Array:
 
 def _normal(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
     return jax.random.normal(key, shape, jnp.float32).astype(dtype)
+
+
+def _normal_inputs(
+    key: Any, input_shape: tuple[int, ...], kernel_shape: tuple[int, ...], dtype: Any
+) -> tuple[jax.Array, jax.Array]:
+    """Standard normal ``(x, w)`` of these shapes, from one key or int seed."""
+    kx, kw = jax.random.split(_as_key(key))
+    return _normal(kx, input_shape, dtype), _normal(kw, kernel_shape, dtype)
 
 
 def _pairs(padding: Any, nd: int) -> tuple[tuple[int, int], ...]:
@@ -140,8 +148,7 @@ class ConvConfig:
 
     def inputs(self, key: Any, dtype: Any = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """Standard normal ``(x, w)`` of this geometry (``key`` a jax key or an int seed)."""
-        kx, kw = jax.random.split(_as_key(key))
-        return _normal(kx, self.input_shape, dtype), _normal(kw, self.kernel_shape, dtype)
+        return _normal_inputs(key, self.input_shape, self.kernel_shape, dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,8 +213,7 @@ class ConvTransposeConfig:
 
     def inputs(self, key: Any, dtype: Any = jnp.float32) -> tuple[jax.Array, jax.Array]:
         """Standard normal ``(x, w)`` of this geometry (``key`` a jax key or an int seed)."""
-        kx, kw = jax.random.split(_as_key(key))
-        return _normal(kx, self.input_shape, dtype), _normal(kw, self.kernel_shape, dtype)
+        return _normal_inputs(key, self.input_shape, self.kernel_shape, dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,8 +353,52 @@ def _assemble_padding(form: str, pairs: Sequence[tuple[int, int]]) -> Any:
     return form  # "VALID" / "SAME"
 
 
-def _draw_dilation(draw, stride: int, max_dilation: int, strided_dilation: bool) -> int:
-    return draw(st.integers(1, max_dilation)) if (strided_dilation or stride == 1) else 1
+class _ConvBounds(NamedTuple):
+    """The size bounds of :func:`conv_configs` and :func:`conv_transpose_configs`."""
+
+    max_kernel: int
+    max_stride: int
+    max_dilation: int
+    max_padding: int
+    max_batch: int
+    max_channels_per_group: int
+
+
+def _check_conv_args(
+    op: str,
+    ranks: Sequence[int],
+    padding_forms: Sequence[str],
+    allowed_forms: Sequence[str],
+    bounds: _ConvBounds,
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The checked ranks and padding forms of a convolution strategy; its ``bounds`` must be
+    positive ints (``max_padding`` non-negative)."""
+    ranks = _check_ranks(ranks, op)
+    forms = _check_forms(padding_forms, allowed_forms, op)
+    _check_positive(op, **bounds._asdict())
+    return ranks, forms
+
+
+def _draw_taps(draw, bounds: _ConvBounds, strided_dilation: bool) -> tuple[int, int, int]:
+    """``(kernel, stride, dilation)`` of one dim; dilation 1 where a stride > 1 was drawn and
+    ``strided_dilation`` is off."""
+    k = draw(st.integers(1, bounds.max_kernel))
+    stride = draw(st.integers(1, bounds.max_stride))
+    dilation = draw(st.integers(1, bounds.max_dilation)) if strided_dilation or stride == 1 else 1
+    return k, stride, dilation
+
+
+def _draw_channels(
+    draw, bounds: _ConvBounds, groups: bool, *, depthwise: bool
+) -> tuple[int, int, int, int]:
+    """``(groups, channels in per group, channels out per group, batch)``; with ``depthwise``
+    half the draws have one input channel per group (``C_in == groups``)."""
+    g = draw(st.sampled_from((1, 2, 3))) if groups else 1
+    one_in = depthwise and draw(st.booleans())
+    cin_g = 1 if one_in else draw(st.integers(1, bounds.max_channels_per_group))
+    cout_g = draw(st.integers(1, bounds.max_channels_per_group))
+    batch = draw(st.integers(1, bounds.max_batch))
+    return g, cin_g, cout_g, batch
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,25 +455,15 @@ def conv_configs(
       ...     x, w = cfg.inputs(0)
       ...     assert dlref.conv(x, w, **cfg.kwargs()).shape == cfg.output_shape
     """
-    op = "conv_configs"
-    ranks = _check_ranks(ranks, op)
-    forms = _check_forms(padding_forms, PADDING_FORMS, op)
-    _check_positive(
-        op,
-        max_kernel=max_kernel,
-        max_stride=max_stride,
-        max_dilation=max_dilation,
-        max_padding=max_padding,
-        max_batch=max_batch,
-        max_channels_per_group=max_channels_per_group,
+    bounds = _ConvBounds(
+        max_kernel, max_stride, max_dilation, max_padding, max_batch, max_channels_per_group
     )
+    ranks, forms = _check_conv_args("conv_configs", ranks, padding_forms, PADDING_FORMS, bounds)
     groups, strided_dilation = bool(groups), bool(strided_dilation)
 
     @st.composite
     def dim(draw, form: str, shared: int | None):
-        k = draw(st.integers(1, max_kernel))
-        stride = draw(st.integers(1, max_stride))
-        dilation = _draw_dilation(draw, stride, max_dilation, strided_dilation)
+        k, stride, dilation = _draw_taps(draw, bounds, strided_dilation)
         lo, hi = _draw_side_padding(draw, form, shared, max_padding)
         span = dilation * (k - 1) + 1  # the dilated kernel
         low = {"SAME": 1, "VALID": span}.get(form, max(1, span - lo - hi))
@@ -437,11 +477,7 @@ def conv_configs(
         if len(dims) == 3:  # at most 2 x 2 x 2 taps: rank-3 draws stay cheap to compile
             dims = [(min(k, 2), *rest) for k, *rest in dims]
         k, stride, dilation, pairs, sizes = (tuple(v) for v in zip(*dims))
-        g = draw(st.sampled_from((1, 2, 3))) if groups else 1
-        depthwise = groups and draw(st.booleans())
-        cin_g = 1 if depthwise else draw(st.integers(1, max_channels_per_group))
-        cout_g = draw(st.integers(1, max_channels_per_group))
-        batch = draw(st.integers(1, max_batch))
+        g, cin_g, cout_g, batch = _draw_channels(draw, bounds, groups, depthwise=groups)
         return ConvConfig(
             input_shape=(batch, *sizes, cin_g * g),
             kernel_shape=(*k, cin_g, cout_g * g),
@@ -490,31 +526,21 @@ def conv_transpose_configs(
       A hypothesis strategy of :class:`ConvTransposeConfig`.
 
     Raises:
-      ValueError: an empty or unknown rank or padding form; a bound that is not a positive
-        int.
+      ValueError: as :func:`conv_configs`.
 
     Example:
       >>> strategy = conv_transpose_configs(ranks=(1,), padding_forms=("pairs",))
     """
-    op = "conv_transpose_configs"
-    ranks = _check_ranks(ranks, op)
-    forms = _check_forms(padding_forms, _NUMERIC_FORMS, op)
-    _check_positive(
-        op,
-        max_kernel=max_kernel,
-        max_stride=max_stride,
-        max_dilation=max_dilation,
-        max_padding=max_padding,
-        max_batch=max_batch,
-        max_channels_per_group=max_channels_per_group,
+    bounds = _ConvBounds(
+        max_kernel, max_stride, max_dilation, max_padding, max_batch, max_channels_per_group
     )
+    op = "conv_transpose_configs"
+    ranks, forms = _check_conv_args(op, ranks, padding_forms, _NUMERIC_FORMS, bounds)
     groups, strided_dilation = bool(groups), bool(strided_dilation)
 
     @st.composite
     def dim(draw, form: str):
-        k = draw(st.integers(1, max_kernel))
-        stride = draw(st.integers(1, max_stride))
-        dilation = _draw_dilation(draw, stride, max_dilation, strided_dilation)
+        k, stride, dilation = _draw_taps(draw, bounds, strided_dilation)
         output_padding = draw(st.integers(0, max(stride, dilation) - 1))
         n = draw(st.integers(1, 4))
         m = _max_crop(n, k, stride, output_padding, dilation, max_padding)
@@ -538,10 +564,7 @@ def conv_transpose_configs(
             shared = draw(st.integers(0, min(d[5] for d in dims)))
             dims = [(*d[:6], (shared, shared)) for d in dims]
         k, stride, dilation, output_padding, sizes, _, pairs = (tuple(v) for v in zip(*dims))
-        g = draw(st.sampled_from((1, 2, 3))) if groups else 1
-        cin_g = draw(st.integers(1, max_channels_per_group))
-        cout_g = draw(st.integers(1, max_channels_per_group))
-        batch = draw(st.integers(1, max_batch))
+        g, cin_g, cout_g, batch = _draw_channels(draw, bounds, groups, depthwise=False)
         return ConvTransposeConfig(
             input_shape=(batch, *sizes, cin_g * g),
             kernel_shape=(*k, cout_g, cin_g * g),
