@@ -567,16 +567,15 @@ def exponential_loss(scores, targets, *, reduction="mean") -> jax.Array:
     No optax or PyTorch counterpart.
 
     Args:
-      scores: floating decision values, any shape.
-      targets: ±1 targets, the shape of ``scores`` (ints are cast).
-      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per element).
+      scores: as :func:`hinge_loss`, and so are ``targets`` and ``reduction`` (there is no
+        margin).
 
     Returns:
-      A scalar, or with ``reduction="none"`` an array of the shape of ``scores``.
+      The loss, reduced as :func:`hinge_loss`'s.
 
     Raises:
       TypeError: non-floating scores.
-      ValueError: shapes differ; unknown ``reduction``.
+      ValueError: the errors of :func:`hinge_loss` (shapes, ``reduction``).
 
     Example:
       >>> exponential_loss(jnp.array([0.0]), jnp.array([1])).item()  # e^0
@@ -619,7 +618,7 @@ def l1_loss(predictions, targets, *, reduction="mean") -> jax.Array:
 
     Raises:
       TypeError: non-floating predictions.
-      ValueError: shapes differ; unknown ``reduction``.
+      ValueError: ``targets`` not of the shape of ``predictions``; unknown ``reduction``.
 
     Example:
       >>> l1_loss(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0])).item()  # (1 + 2) / 2
@@ -643,16 +642,14 @@ def l2_loss(predictions, targets, *, reduction="mean") -> jax.Array:
     ``optax.l2_loss``, which carries Bishop's factor 1/2.
 
     Args:
-      predictions: floating predictions, any shape.
-      targets: targets of the same shape (ints are cast).
-      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per element).
+      predictions, targets, reduction: as :func:`l1_loss`.
 
     Returns:
-      A scalar, or with ``reduction="none"`` an array of the shape of ``predictions``.
+      As :func:`l1_loss`: a scalar, or one value per element.
 
     Raises:
       TypeError: non-floating predictions.
-      ValueError: shapes differ; unknown ``reduction``.
+      ValueError: as :func:`l1_loss`.
 
     Example:
       >>> l2_loss(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0])).item()  # (1 + 4) / 2
@@ -664,8 +661,15 @@ def l2_loss(predictions, targets, *, reduction="mean") -> jax.Array:
     return reduce_loss(d * d, reduction, op)
 
 
-def _check_positive_param(value, name: str, op: str, *, allow_zero: bool) -> None:
-    check_in_range(value, 0.0, float("inf"), name, op, lo_closed=allow_zero)
+def _thresholded_error(
+    predictions, targets, threshold, name: str, reduction, op: str, *, allow_zero
+):
+    """The checks of :func:`huber_loss` and :func:`smooth_l1_loss`, then ``(d, |d|, threshold)``
+    with ``d = predictions - targets`` and the threshold (``delta`` / ``beta``) in its dtype."""
+    check_reduction(reduction, op)
+    check_in_range(threshold, 0.0, float("inf"), name, op, lo_closed=allow_zero)
+    d = _error(predictions, targets, op)
+    return d, _abs(d), jnp.asarray(threshold, d.dtype)
 
 
 def huber_loss(predictions, targets, delta=1.0, *, reduction="mean") -> jax.Array:
@@ -681,17 +685,16 @@ def huber_loss(predictions, targets, delta=1.0, *, reduction="mean") -> jax.Arra
     Matches ``optax.huber_loss(delta=δ)`` and PyTorch's ``nn.HuberLoss(delta=δ)``.
 
     Args:
-      predictions: floating predictions, any shape.
-      targets: targets of the same shape (ints are cast).
+      predictions, targets: as :func:`l1_loss`.
       delta: the threshold δ > 0 (a number or scalar array), default 1.
-      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per element).
+      reduction: as :func:`l1_loss`.
 
     Returns:
-      A scalar, or with ``reduction="none"`` an array of the shape of ``predictions``.
+      As :func:`l1_loss`: a scalar, or one value per element.
 
     Raises:
-      TypeError: non-floating predictions.
-      ValueError: shapes differ; ``delta ≤ 0`` (a Python number); unknown ``reduction``.
+      TypeError: as :func:`l1_loss`.
+      ValueError: as :func:`l1_loss`; ``delta ≤ 0`` (a Python number).
 
     Example:
       >>> huber_loss(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none").tolist()
@@ -702,11 +705,9 @@ def huber_loss(predictions, targets, delta=1.0, *, reduction="mean") -> jax.Arra
       1964.
     """
     op = "huber_loss"
-    check_reduction(reduction, op)
-    _check_positive_param(delta, "delta", op, allow_zero=False)
-    d = _error(predictions, targets, op)
-    delta = jnp.asarray(delta, d.dtype)
-    a = _abs(d)
+    d, a, delta = _thresholded_error(
+        predictions, targets, delta, "delta", reduction, op, allow_zero=False
+    )
     values = jnp.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta))
     return reduce_loss(values, reduction, op)
 
@@ -726,17 +727,16 @@ def smooth_l1_loss(predictions, targets, beta=1.0, *, reduction="mean") -> jax.A
     ``optax.huber_loss(delta=β) / β``.
 
     Args:
-      predictions: floating predictions, any shape.
-      targets: targets of the same shape (ints are cast).
+      predictions, targets: as :func:`l1_loss`.
       beta: the threshold β ≥ 0 (a number or scalar array), default 1.
-      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per element).
+      reduction: as :func:`l1_loss`.
 
     Returns:
-      A scalar, or with ``reduction="none"`` an array of the shape of ``predictions``.
+      As :func:`huber_loss`.
 
     Raises:
-      TypeError: non-floating predictions.
-      ValueError: shapes differ; ``beta < 0`` (a Python number); unknown ``reduction``.
+      TypeError: as :func:`l1_loss`.
+      ValueError: as :func:`huber_loss`, with ``beta < 0`` for ``delta ≤ 0``.
 
     Example:
       >>> smooth_l1_loss(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none").tolist()
@@ -746,11 +746,9 @@ def smooth_l1_loss(predictions, targets, beta=1.0, *, reduction="mean") -> jax.A
       Girshick, "Fast R-CNN", ICCV 2015.
     """
     op = "smooth_l1_loss"
-    check_reduction(reduction, op)
-    _check_positive_param(beta, "beta", op, allow_zero=True)
-    d = _error(predictions, targets, op)
-    beta = jnp.asarray(beta, d.dtype)
-    a = _abs(d)
+    d, a, beta = _thresholded_error(
+        predictions, targets, beta, "beta", reduction, op, allow_zero=True
+    )
     # With beta = 0 the quadratic branch is never taken; beta_safe keeps it (and its gradient)
     # finite all the same, since jnp.where differentiates both branches.
     beta_safe = jnp.where(beta > 0, beta, jnp.ones_like(beta))
