@@ -86,8 +86,8 @@ def hsv_to_rgb(image: jax.Array) -> jax.Array:
       RGB array of the same shape and dtype.
 
     Raises:
-      ValueError: rank 0, or a last axis that is not 3.
-      TypeError: if ``image`` is not a floating array.
+      ValueError: as :func:`rgb_to_hsv`: rank 0, or a last axis that is not 3.
+      TypeError: a non-floating ``image``.
 
     Example:
       >>> hsv_to_rgb(jnp.array([[[1 / 3, 1.0, 0.5]]])).ravel().round(4).tolist()  # green

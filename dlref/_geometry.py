@@ -61,14 +61,14 @@ def flip_up_down(image: jax.Array) -> jax.Array:
     Matches ``dm_pix.flip_up_down`` and ``tf.image.flip_up_down``; an involution.
 
     Args:
-      image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
+      image: as :func:`flip_left_right`.
 
     Returns:
       An array of the same shape and dtype.
 
     Raises:
-      ValueError: if ``image`` is not rank 3 or 4.
-      TypeError: if ``image`` is not floating.
+      ValueError: as :func:`flip_left_right` (rank).
+      TypeError: as :func:`flip_left_right` (dtype).
 
     Example:
       >>> flip_up_down(jnp.array([[[0.0]], [[1.0]]])).ravel().tolist()
@@ -76,6 +76,15 @@ def flip_up_down(image: jax.Array) -> jax.Array:
     """
     check_image(image, "flip_up_down")
     return jnp.flip(image, axis=-3)
+
+
+def _random_flip(op: str, key: Any, image: Any, p: Any, *, axis: int) -> jax.Array:
+    """The body of both random flips: check, then flip ``axis`` of each image (0 rows, 1
+    columns) with probability ``p``."""
+    check_key(key, op)
+    check_image(image, op)
+    check_nonnegative(p, "probability p", op, upper=1.0)
+    return jit_per_image(_random_flip1, (axis,), key, image, p)
 
 
 def _random_flip1(k, im, p, axis):
@@ -108,10 +117,7 @@ def random_flip_left_right(key: jax.Array, image: jax.Array, *, p: float = 0.5) 
       >>> random_flip_left_right(jax.random.key(0), x, p=1.0).ravel().tolist()
       [1.0, 0.0]
     """
-    check_key(key, "random_flip_left_right")
-    check_image(image, "random_flip_left_right")
-    check_nonnegative(p, "probability p", "random_flip_left_right", upper=1.0)
-    return jit_per_image(_random_flip1, (1,), key, image, p)
+    return _random_flip("random_flip_left_right", key, image, p, axis=1)
 
 
 def random_flip_up_down(key: jax.Array, image: jax.Array, *, p: float = 0.5) -> jax.Array:
@@ -119,29 +125,25 @@ def random_flip_up_down(key: jax.Array, image: jax.Array, *, p: float = 0.5) -> 
 
     .. math:: y = \begin{cases} \mathrm{flip}(x) & u < p \\ x & \text{otherwise}\end{cases}
 
-    The draw is ``jax.random.bernoulli(key, p)``. torchvision's ``RandomVerticalFlip(p)``.
+    The draw is that of :func:`random_flip_left_right`. torchvision's
+    ``RandomVerticalFlip(p)``.
 
     Args:
-      key: a ``jax.random`` key.
-      image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
-      p: probability of flipping, in ``[0, 1]``.
+      key, image, p: as :func:`random_flip_left_right`.
 
     Returns:
       An array of the same shape and dtype.
 
     Raises:
-      ValueError: bad rank, or ``p`` outside ``[0, 1]``.
-      TypeError: if ``image`` is not floating.
+      ValueError: as :func:`random_flip_left_right` (rank, ``p``).
+      TypeError: as :func:`random_flip_left_right` (dtype).
 
     Example:
       >>> x = jnp.array([[[0.0]], [[1.0]]])
       >>> random_flip_up_down(jax.random.key(0), x, p=0.0).ravel().tolist()
       [0.0, 1.0]
     """
-    check_key(key, "random_flip_up_down")
-    check_image(image, "random_flip_up_down")
-    check_nonnegative(p, "probability p", "random_flip_up_down", upper=1.0)
-    return jit_per_image(_random_flip1, (0,), key, image, p)
+    return _random_flip("random_flip_up_down", key, image, p, axis=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,8 +307,7 @@ def scale(
         about the centre; NaN gives a NaN image). A concrete zero or infinity is refused;
         under ``jit`` a traced one cannot be: a zero then gives a NaN image, an infinity the
         centre value everywhere.
-      mode: one of :data:`MODES`.
-      cval: fill value for ``"constant"`` / ``"grid-constant"``.
+      mode, cval: as :func:`rotate`.
 
     Returns:
       An array of the same shape and dtype as ``image``.
@@ -354,8 +355,7 @@ def translate(
     Args:
       image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
       shift: scalar (both axes) or ``(d_row, d_col)`` in pixels; NaN gives a NaN image.
-      mode: one of :data:`MODES`.
-      cval: fill value for ``"constant"`` / ``"grid-constant"``.
+      mode, cval: as :func:`rotate`.
 
     Returns:
       An array of the same shape and dtype as ``image``.
@@ -399,8 +399,7 @@ def random_rotate(
       key: a ``jax.random`` key.
       image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
       max_angle: the largest absolute angle in radians (finite, ``>= 0``).
-      mode: one of :data:`MODES`.
-      cval: fill value for ``"constant"`` / ``"grid-constant"``.
+      mode, cval: as :func:`rotate`.
 
     Returns:
       An array of the same shape and dtype as ``image``.
@@ -445,8 +444,7 @@ def random_scale(
       image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
       lower: smallest factor (``> 0``).
       upper: largest factor (``>= lower``, finite).
-      mode: one of :data:`MODES`.
-      cval: fill value for ``"constant"`` / ``"grid-constant"``.
+      mode, cval: as :func:`scale`.
 
     Returns:
       An array of the same shape and dtype as ``image``.
@@ -490,8 +488,7 @@ def random_translate(
       key: a ``jax.random`` key.
       image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
       max_shift: fraction in ``[0, 1]``, a scalar or ``(f_row, f_col)``.
-      mode: one of :data:`MODES`.
-      cval: fill value for ``"constant"`` / ``"grid-constant"``.
+      mode, cval: as :func:`translate`.
 
     Returns:
       An array of the same shape and dtype as ``image``.

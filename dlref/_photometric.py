@@ -5,6 +5,7 @@ variant. Public through :mod:`dlref.augment`, whose docstring states the convent
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,22 @@ from dlref._image import (
 # --------------------------------------------------------------------------------------------
 # Colour adjustments
 # --------------------------------------------------------------------------------------------
+
+
+def _adjust(
+    op: str,
+    body: Callable,
+    image: Any,
+    factor: Any,
+    *,
+    channels: int | None = None,
+    minimum: float = -math.inf,
+) -> jax.Array:
+    """The body of :func:`adjust_saturation`, :func:`adjust_value` and :func:`adjust_contrast`:
+    check ``image`` and the scalar ``factor``, then ``body(image, factor)``."""
+    check_image(image, op, channels=channels)
+    check_factor(factor, "factor", op, minimum=minimum)
+    return body(image, factor)
 
 
 def adjust_saturation(image: jax.Array, factor: Any) -> jax.Array:
@@ -54,9 +71,7 @@ def adjust_saturation(image: jax.Array, factor: Any) -> jax.Array:
       >>> adjust_saturation(jnp.array([[[1.0, 0.5, 0.0]]]), 0.5).ravel().tolist()
       [1.0, 0.75, 0.5]
     """
-    check_image(image, "adjust_saturation", channels=3)
-    check_factor(factor, "factor", "adjust_saturation", minimum=0.0)
-    return _adjust_saturation(image, factor)
+    return _adjust("adjust_saturation", _adjust_saturation, image, factor, channels=3, minimum=0.0)
 
 
 @jax.jit
@@ -79,23 +94,20 @@ def adjust_value(image: jax.Array, factor: Any) -> jax.Array:
     ``val_shift_limit`` adds to V instead.
 
     Args:
-      image: ``(H, W, 3)`` or ``(N, H, W, 3)`` floating RGB in ``[0, 1]``.
-      factor: non-negative finite scalar (NaN gives NaN).
+      image, factor: as :func:`adjust_saturation`.
 
     Returns:
       RGB array of the same shape and dtype.
 
     Raises:
-      ValueError: bad rank, not 3 channels, ``factor`` negative, infinite or not a scalar.
-      TypeError: if ``image`` is not floating or ``factor`` not real.
+      ValueError: as :func:`adjust_saturation` (rank, channels, ``factor``).
+      TypeError: as :func:`adjust_saturation`.
 
     Example:
       >>> adjust_value(jnp.array([[[0.8, 0.4, 0.0]]]), 2.0).ravel().tolist()  # V clips at 1
       [1.0, 0.5, 0.0]
     """
-    check_image(image, "adjust_value", channels=3)
-    check_factor(factor, "factor", "adjust_value", minimum=0.0)
-    return _adjust_value(image, factor)
+    return _adjust("adjust_value", _adjust_value, image, factor, channels=3, minimum=0.0)
 
 
 @jax.jit
@@ -133,9 +145,7 @@ def adjust_contrast(image: jax.Array, factor: Any) -> jax.Array:
       >>> adjust_contrast(jnp.array([[[0.25], [0.75]]]), 2.0).ravel().tolist()  # mean 0.5
       [0.0, 1.0]
     """
-    check_image(image, "adjust_contrast")
-    check_factor(factor, "factor", "adjust_contrast")
-    return _adjust_contrast(image, factor)
+    return _adjust("adjust_contrast", _adjust_contrast, image, factor)
 
 
 @jax.jit
@@ -161,8 +171,8 @@ def adjust_brightness(image: jax.Array, delta: Any) -> jax.Array:
       An array of the same shape and dtype.
 
     Raises:
-      ValueError: bad rank, ``delta`` infinite or not a scalar.
-      TypeError: if ``image`` is not floating or ``delta`` not real.
+      ValueError: as :func:`adjust_contrast`, for ``delta``.
+      TypeError: likewise.
 
     Example:
       >>> adjust_brightness(jnp.array([[[0.25]]]), 0.5).item()
@@ -186,6 +196,17 @@ def _random_factor(
 
 def _random_factor1(k, im, lower, upper, adjust):
     return adjust(im, uniform(k, lower, upper, im.dtype))
+
+
+def _random_level(
+    op: str, single: Callable, key: Any, image: Any, bound: Any, name: str
+) -> jax.Array:
+    """The body of :func:`random_brightness` and :func:`random_gaussian_noise`: check, then
+    ``single(k, im, bound)`` per image; ``bound`` (called ``name``) is finite and ``>= 0``."""
+    check_key(key, op)
+    check_image(image, op)
+    check_nonnegative(bound, name, op)
+    return jit_per_image(single, (), key, image, bound)
 
 
 def random_saturation(key: jax.Array, image: jax.Array, lower: float, upper: float) -> jax.Array:
@@ -224,21 +245,18 @@ def random_value(key: jax.Array, image: jax.Array, lower: float, upper: float) -
 
     .. math:: y = \mathrm{adjust\_value}(x, f),\quad f \sim \mathcal{U}(l, u)
 
-    The draw is ``jax.random.uniform(key, (), dtype, lower, upper)``; a batch gets one factor
-    per image. See :func:`adjust_value` for how it differs from torchvision's brightness.
+    The draw is that of :func:`random_saturation`. See :func:`adjust_value` for how it differs
+    from torchvision's brightness.
 
     Args:
-      key: a ``jax.random`` key.
-      image: ``(H, W, 3)`` or ``(N, H, W, 3)`` floating RGB.
-      lower: smallest factor (``>= 0``).
-      upper: largest factor (``>= lower``, finite).
+      key, image, lower, upper: as :func:`random_saturation`.
 
     Returns:
       An array of the same shape and dtype.
 
     Raises:
-      ValueError: bad rank, not 3 channels, not ``0 <= lower <= upper < inf``.
-      TypeError: if ``image`` is not floating, ``key`` not a key, a bound not real.
+      ValueError: as :func:`random_saturation`.
+      TypeError: likewise.
 
     Example:
       >>> x = jnp.full((2, 2, 3), 0.5)
@@ -253,21 +271,19 @@ def random_contrast(key: jax.Array, image: jax.Array, lower: float, upper: float
 
     .. math:: y = \mathrm{adjust\_contrast}(x, f),\quad f \sim \mathcal{U}(l, u)
 
-    The draw is ``jax.random.uniform(key, (), dtype, lower, upper)``; a batch gets one factor
-    per image. Matches ``dm_pix.random_contrast`` up to the key use.
+    The draw is that of :func:`random_saturation`. Matches ``dm_pix.random_contrast`` up to the
+    key use.
 
     Args:
-      key: a ``jax.random`` key.
-      image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
-      lower: smallest factor (``>= 0``).
-      upper: largest factor (``>= lower``, finite).
+      image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array, any number of channels.
+      key, lower, upper: as :func:`random_saturation`.
 
     Returns:
       An array of the same shape and dtype.
 
     Raises:
-      ValueError: bad rank, not ``0 <= lower <= upper < inf``.
-      TypeError: if ``image`` is not floating, ``key`` not a key, a bound not real.
+      ValueError: as :func:`random_saturation`, without its channel rule.
+      TypeError: as :func:`random_saturation`.
 
     Example:
       >>> x = jnp.full((2, 2, 3), 0.5)
@@ -301,10 +317,9 @@ def random_brightness(key: jax.Array, image: jax.Array, max_delta: float) -> jax
       >>> random_brightness(jax.random.key(0), jnp.full((1, 1, 1), 0.5), 0.0).item()
       0.5
     """
-    check_key(key, "random_brightness")
-    check_image(image, "random_brightness")
-    check_nonnegative(max_delta, "max_delta", "random_brightness")
-    return jit_per_image(_random_brightness1, (), key, image, max_delta)
+    return _random_level(
+        "random_brightness", _random_brightness1, key, image, max_delta, "max_delta"
+    )
 
 
 def _random_brightness1(k, im, max_delta):
@@ -365,30 +380,38 @@ def random_gaussian_noise(key: jax.Array, image: jax.Array, max_sigma: float) ->
     max_sigma)``, then ``gaussian_noise(k2, image, σ)``.
 
     Args:
-      key: a ``jax.random`` key.
-      image: ``(H, W, C)`` or ``(N, H, W, C)`` floating array.
-      max_sigma: non-negative finite bound.
+      key, image: as :func:`random_brightness`.
+      max_sigma: non-negative finite bound, as :func:`random_brightness`'s ``max_delta``.
 
     Returns:
       An array of the same shape and dtype.
 
     Raises:
-      ValueError: bad rank, negative or non-finite ``max_sigma``.
+      ValueError: as :func:`random_brightness`, for ``max_sigma``.
       TypeError: if ``image`` is not floating, ``key`` not a key, ``max_sigma`` not real.
 
     Example:
       >>> random_gaussian_noise(jax.random.key(0), jnp.full((2, 2, 1), 0.5), 0.0).mean().item()
       0.5
     """
-    check_key(key, "random_gaussian_noise")
-    check_image(image, "random_gaussian_noise")
-    check_nonnegative(max_sigma, "max_sigma", "random_gaussian_noise")
-    return jit_per_image(_random_gaussian_noise1, (), key, image, max_sigma)
+    op = "random_gaussian_noise"
+    return _random_level(op, _random_gaussian_noise1, key, image, max_sigma, "max_sigma")
 
 
 def _random_gaussian_noise1(k, im, max_sigma):
     k1, k2 = jax.random.split(k)
     return _gaussian_noise(k2, im, uniform(k1, 0.0, max_sigma, im.dtype))
+
+
+def _check_salt_and_pepper(
+    op: str, key: Any, image: Any, name: str, amount: Any, salt_vs_pepper: Any
+) -> None:
+    """The checks of :func:`salt_and_pepper` and :func:`random_salt_and_pepper`: both
+    fractions (``amount``, called ``name``, and ``salt_vs_pepper``) lie in ``[0, 1]``."""
+    check_key(key, op)
+    check_image(image, op)
+    check_nonnegative(amount, name, op, upper=1.0)
+    check_nonnegative(salt_vs_pepper, "salt_vs_pepper", op, upper=1.0)
 
 
 def salt_and_pepper(
@@ -429,11 +452,7 @@ def salt_and_pepper(
       >>> salt_and_pepper(jax.random.key(0), x, 1.0, salt_vs_pepper=1.0).mean().item()
       1.0
     """
-    op = "salt_and_pepper"
-    check_key(key, op)
-    check_image(image, op)
-    check_nonnegative(amount, "amount", op, upper=1.0)
-    check_nonnegative(salt_vs_pepper, "salt_vs_pepper", op, upper=1.0)
+    _check_salt_and_pepper("salt_and_pepper", key, image, "amount", amount, salt_vs_pepper)
     return _salt_and_pepper(key, image, amount, salt_vs_pepper)
 
 
@@ -480,10 +499,7 @@ def random_salt_and_pepper(
       0.5
     """
     op = "random_salt_and_pepper"
-    check_key(key, op)
-    check_image(image, op)
-    check_nonnegative(max_amount, "max_amount", op, upper=1.0)
-    check_nonnegative(salt_vs_pepper, "salt_vs_pepper", op, upper=1.0)
+    _check_salt_and_pepper(op, key, image, "max_amount", max_amount, salt_vs_pepper)
     return jit_per_image(_random_salt_and_pepper1, (), key, image, max_amount, salt_vs_pepper)
 
 
