@@ -530,14 +530,14 @@ def instance_norm(
     Args:
       x: input ``(N, *spatial, C)`` with at least one spatial axis, floating.
       scale: :math:`\gamma`, shape ``(C,)``, or ``None``.
-      bias: :math:`\beta`, shape ``(C,)``, or ``None``.
-      eps: added to the variance inside the square root, ``> 0``.
+      bias: :math:`\beta`, likewise.
+      eps: added to the variance, ``> 0`` (as in :func:`group_norm`).
 
     Returns:
       ``y`` with the shape and dtype of ``x``.
 
     Raises:
-      ValueError: rank < 3 (no spatial axis); parameter shapes; ``eps <= 0``.
+      ValueError: rank < 3 (no spatial axis); else as :func:`group_norm`.
       TypeError: non-floating ``x``.
 
     Example:

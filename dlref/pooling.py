@@ -313,11 +313,7 @@ def max_pool_backward(
     Args:
       x: the forward input ``(N, *spatial, C)``; its values choose the maxima.
       ct: the cotangent of the output, ``(N, *out, C)`` (the shape :func:`max_pool` returns).
-      window: as :func:`max_pool`.
-      stride: as :func:`max_pool`.
-      padding: as :func:`max_pool`.
-      dilation: as :func:`max_pool`.
-      ceil_mode: as :func:`max_pool`.
+      window, stride, padding, dilation, ceil_mode: as :func:`max_pool`.
 
     Returns:
       ``dL/dx``, the shape of ``x`` in the dtype of ``ct`` (16-bit floats accumulated in
@@ -414,11 +410,7 @@ def avg_pool(
     (the padding's share is dropped); :func:`avg_pool_backward` writes that out.
 
     Args:
-      x: ``(N, *spatial, C)`` floating input.
-      window: window size; an int (spatial rank ``x.ndim - 2``) or one int per spatial dim.
-      stride: int or tuple; ``None`` (default) means ``stride = window``.
-      padding: int, per-dim ints, ``(lo, hi)`` pairs, ``"VALID"`` or ``"SAME"``; at most
-        ``window // 2`` on each side (PyTorch's rule).
+      x, window, stride, padding: as :func:`max_pool`.
       ceil_mode: round the output size up, dropping a last window that would start inside the
         right padding (PyTorch). A Python bool.
       count_include_pad: count the declared zero padding in the divisor. A Python bool.
@@ -471,19 +463,14 @@ def avg_pool_backward(
     Args:
       x: the forward input ``(N, *spatial, C)`` (only its shape is used).
       ct: the cotangent of the output, ``(N, *out, C)`` (the shape :func:`avg_pool` returns).
-      window: as :func:`avg_pool`.
-      stride: as :func:`avg_pool`.
-      padding: as :func:`avg_pool`.
-      ceil_mode: as :func:`avg_pool`.
-      count_include_pad: as :func:`avg_pool`.
+      window, stride, padding, ceil_mode, count_include_pad: as :func:`avg_pool`.
 
     Returns:
-      ``dL/dx``, the shape of ``x`` in the dtype of ``ct`` (16-bit floats accumulated in
-      float32).
+      ``dL/dx``, as :func:`max_pool_backward` returns it.
 
     Raises:
-      ValueError: as :func:`avg_pool`; ``ct`` not of the pooled output's shape.
-      TypeError: as :func:`avg_pool`; non-floating ``ct``.
+      ValueError: as :func:`avg_pool`, and for a ``ct`` of the wrong shape.
+      TypeError: as :func:`avg_pool`, and for a non-floating ``ct``.
 
     Example:
       >>> x = jnp.zeros((1, 4, 1))

@@ -242,10 +242,10 @@ def l2_penalty(params: Any) -> jax.Array:
     (= this penalty times λ).
 
     Args:
-      params: a pytree of floating arrays.
+      params: a pytree of floating arrays, as for :func:`l1_penalty`.
 
     Returns:
-      A scalar of the leaves' result dtype (0.0 for an empty tree).
+      A scalar, of the same dtype as :func:`l1_penalty`'s.
 
     Raises:
       TypeError: a leaf is not floating.
