@@ -163,54 +163,67 @@ def _conv_bn(c_in: int, c_out: int, k: int, stride: int, rngs: nnx.Rngs) -> tupl
     return conv, nnx.BatchNorm(c_out, **_BN, rngs=rngs)
 
 
-class BasicBlock(nnx.Module):
+def _block_args(op: str, c_in, planes, stride, rngs) -> tuple[int, int, int]:
+    """The checked ``(c_in, planes, stride)`` of a residual block."""
+    c_in = check_int(c_in, "c_in", op, minimum=1)
+    planes = check_int(planes, "planes", op, minimum=1)
+    stride = check_int(stride, "stride", op, minimum=1)
+    _check_rngs(rngs, op)
+    return c_in, planes, stride
+
+
+class _ResidualBlock(nnx.Module):
+    """What :class:`BasicBlock` and :class:`Bottleneck` share: torchvision's shortcut, a
+    strided 1×1 conv-BN where the block changes the shape (``stride != 1`` or ``c_in !=
+    planes·expansion``), else the identity."""
+
+    expansion: int
+
+    def _add_shortcut(self, c_in: int, planes: int, stride: int, rngs: nnx.Rngs) -> None:
+        c_out = planes * self.expansion
+        self.down = None
+        if stride != 1 or c_in != c_out:
+            self.down_conv, self.down_bn = _conv_bn(c_in, c_out, 1, stride, rngs)
+            self.down = True
+
+    def _shortcut(self, x: jax.Array) -> jax.Array:
+        return self.down_bn(self.down_conv(x)) if self.down else x
+
+
+class BasicBlock(_ResidualBlock):
     """torchvision's ``BasicBlock``: two 3×3 conv-BN, a projection shortcut when needed."""
 
     expansion = 1
 
     def __init__(self, c_in: int, planes: int, stride: int, *, rngs: nnx.Rngs):
-        c_in = check_int(c_in, "c_in", "BasicBlock", minimum=1)
-        planes = check_int(planes, "planes", "BasicBlock", minimum=1)
-        stride = check_int(stride, "stride", "BasicBlock", minimum=1)
-        _check_rngs(rngs, "BasicBlock")
+        c_in, planes, stride = _block_args("BasicBlock", c_in, planes, stride, rngs)
         self.conv1, self.bn1 = _conv_bn(c_in, planes, 3, stride, rngs)
         self.conv2, self.bn2 = _conv_bn(planes, planes, 3, 1, rngs)
-        self.down = None
-        if stride != 1 or c_in != planes:
-            self.down_conv, self.down_bn = _conv_bn(c_in, planes, 1, stride, rngs)
-            self.down = True
+        self._add_shortcut(c_in, planes, stride, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = jax.nn.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
-        shortcut = self.down_bn(self.down_conv(x)) if self.down else x
-        return jax.nn.relu(y + shortcut)
+        return jax.nn.relu(y + self._shortcut(x))
 
 
-class Bottleneck(nnx.Module):
+class Bottleneck(_ResidualBlock):
     """torchvision's ``Bottleneck`` (ResNet v1.5: the stride sits on the 3×3 conv)."""
 
     expansion = 4
 
     def __init__(self, c_in: int, planes: int, stride: int, *, rngs: nnx.Rngs):
-        c_in = check_int(c_in, "c_in", "Bottleneck", minimum=1)
-        planes = check_int(planes, "planes", "Bottleneck", minimum=1)
-        stride = check_int(stride, "stride", "Bottleneck", minimum=1)
-        _check_rngs(rngs, "Bottleneck")
+        c_in, planes, stride = _block_args("Bottleneck", c_in, planes, stride, rngs)
         self.conv1, self.bn1 = _conv_bn(c_in, planes, 1, 1, rngs)
         self.conv2, self.bn2 = _conv_bn(planes, planes, 3, stride, rngs)
         self.conv3, self.bn3 = _conv_bn(planes, planes * 4, 1, 1, rngs)
-        self.down = None
-        if stride != 1 or c_in != planes * 4:
-            self.down_conv, self.down_bn = _conv_bn(c_in, planes * 4, 1, stride, rngs)
-            self.down = True
+        self._add_shortcut(c_in, planes, stride, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = jax.nn.relu(self.bn1(self.conv1(x)))
         y = jax.nn.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
-        shortcut = self.down_bn(self.down_conv(x)) if self.down else x
-        return jax.nn.relu(y + shortcut)
+        return jax.nn.relu(y + self._shortcut(x))
 
 
 class ResNet(nnx.Module):

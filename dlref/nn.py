@@ -858,20 +858,9 @@ class LSTM(_Recurrent):
     except the forget-gate block, set to 1 (Jozefowicz et al. 2015) so that early in
     training the cell state is kept. ``.sequence(xs)`` returns every hidden state.
 
-    Args:
-      in_features: input features ``I`` per step.
-      hidden_features: hidden size ``H``.
-      out_features: size of the linear head on ``h_T``; ``None`` returns ``h_T`` itself.
-      rngs: ``nnx.Rngs``.
-
-    Returns:
-      A module mapping ``(N, T, I)`` to ``(N, out_features)`` (or ``(N, H)``).
-
-    Raises:
-      ValueError: a size below 1; (on call) ``xs`` not rank 3, without time steps, or
-        ``xs.shape[-1] != in_features``.
-      TypeError: a size that is not an int, ``rngs`` not an ``nnx.Rngs``; (on call) a
-        non-floating ``xs``.
+    The arguments (``in_features``, ``hidden_features``, ``out_features``, ``rngs``), the module
+    returned (``(N, T, I)`` to ``(N, out_features)``, or ``(N, H)``) and the errors are those
+    of :class:`RNN`.
 
     References:
       Jozefowicz, Zaremba & Sutskever, "An empirical exploration of recurrent network
