@@ -75,25 +75,32 @@ def _weight_matrix(w: jax.Array, geo: ConvGeometry) -> jax.Array:
     return wm.transpose(2, 0, 1, 3).reshape(g, geo.taps * (geo.c_in // g), geo.c_out // g)
 
 
-def _contract(spec: str | None, a: jax.Array, b: jax.Array, acc) -> jax.Array:
-    """``a · b`` (``spec`` None) or ``einsum(spec, a, b)``, accumulated in ``acc``.
+def _contract(spec: str, a: jax.Array, b: jax.Array, acc) -> jax.Array:
+    """``einsum(spec, a, b)`` over the groups (axis ``g``), accumulated in ``acc``.
 
-    The operands are converted to ``acc`` first. For 16-bit floats this is exact (every
-    bfloat16/float16 value and every product of two of them is a float32 number), so the
-    result is what ``preferred_element_type=acc`` means; it also runs where XLA's CPU dot has
-    no mixed-precision kernel ("Unsupported element type for DotThunk: BF16 x BF16 = F32").
+    With one group it is a plain 2-D matmul (no batch dimension for XLA to transpose), the
+    ``g`` axis put back afterwards. The operands are converted to ``acc`` first. For 16-bit
+    floats this is exact (every bfloat16/float16 value and every product of two of them is a
+    float32 number), so the result is what ``preferred_element_type=acc`` means; it also runs
+    where XLA's CPU dot has no mixed-precision kernel ("Unsupported element type for DotThunk:
+    BF16 x BF16 = F32").
     """
     a, b = a.astype(acc), b.astype(acc)
-    return jnp.dot(a, b) if spec is None else jnp.einsum(spec, a, b)
+    (sa, sb), out = spec.split("->")[0].split(","), spec.split("->")[1]
+    if a.shape[sa.index("g")] > 1:
+        return jnp.einsum(spec, a, b)
+    a, b = jnp.squeeze(a, sa.index("g")), jnp.squeeze(b, sb.index("g"))
+    # The 2-D operands in (rows, contracted) x (contracted, cols) order, as jnp.dot takes them.
+    sa, sb = sa.replace("g", ""), sb.replace("g", "")
+    (k,) = set(sa) & set(sb)
+    a = a if sa[1] == k else a.T
+    b = b if sb[0] == k else b.T
+    return jnp.expand_dims(jnp.dot(a, b), out.index("g"))
 
 
 def _forward(x: jax.Array, w: jax.Array, geo: ConvGeometry) -> jax.Array:
     acc = _checks.accumulation_dtype(jnp.result_type(x, w))
-    p, wm = _patches(x, geo), _weight_matrix(w, geo)
-    if geo.groups == 1:  # a plain 2-D matmul (no batch dimension for XLA to transpose)
-        y = _contract(None, p[0], wm[0], acc)
-    else:
-        y = _contract("gmk,gko->mgo", p, wm, acc)
+    y = _contract("gmk,gko->mgo", _patches(x, geo), _weight_matrix(w, geo), acc)
     return y.reshape(x.shape[0], *geo.out_sizes, geo.c_out).astype(x.dtype)
 
 
@@ -145,32 +152,26 @@ def _forward_impl(x, w, geo: ConvGeometry, options=None):
     return _forward(x, w, geo)
 
 
+def _dy_matrix(dy: jax.Array, geo: ConvGeometry) -> jax.Array:
+    """``(N, *out, C_out)`` -> ``(N·prod(out), G, C_out/G)``."""
+    g = geo.groups
+    return dy.reshape(dy.shape[0] * math.prod(geo.out_sizes), g, geo.c_out // g)
+
+
 def _input_grad_impl(dy, w, geo: ConvGeometry, options=None):
     """``dx = col2im(dy · Wᵀ)``, one matmul per group, then the scatter."""
     del options
-    n = dy.shape[0]
     acc = _checks.accumulation_dtype(jnp.result_type(dy, w))
-    g = geo.groups
-    gm = dy.reshape(n * math.prod(geo.out_sizes), g, geo.c_out // g)
-    wm = _weight_matrix(w, geo)
-    if g == 1:
-        dp = _contract(None, gm[:, 0], wm[0].T, acc)[None]
-    else:
-        dp = _contract("mgo,gko->gmk", gm, wm, acc)
-    return _col2im(dp, geo, n, dy.dtype)
+    dp = _contract("mgo,gko->gmk", _dy_matrix(dy, geo), _weight_matrix(w, geo), acc)
+    return _col2im(dp, geo, dy.shape[0], dy.dtype)
 
 
 def _weight_grad_impl(x, dy, geo: ConvGeometry, options=None):
     """``dw = Pᵀ · dy``, one matmul per group."""
     del options
-    n = x.shape[0]
     acc = _checks.accumulation_dtype(jnp.result_type(x, dy))
     g = geo.groups
-    gm = dy.reshape(n * math.prod(geo.out_sizes), g, geo.c_out // g)
-    if g == 1:
-        dwm = _contract(None, _patches(x, geo)[0].T, gm[:, 0], acc)[None]
-    else:
-        dwm = _contract("gmk,mgo->gko", _patches(x, geo), gm, acc)
+    dwm = _contract("gmk,mgo->gko", _patches(x, geo), _dy_matrix(dy, geo), acc)
     dw = dwm.reshape(g, geo.taps, geo.c_in // g, geo.c_out // g)
     return dw.transpose(1, 2, 0, 3).reshape(geo.w_shape()).astype(x.dtype)
 

@@ -110,21 +110,28 @@ def _activate(z: jax.Array, activation: str, negative_slope: float) -> jax.Array
     return z
 
 
+@dataclasses.dataclass(frozen=True)
+class _Fused:
+    """The forward kernels' epilogue settings.
+
+    ``has`` says which of (bias, scale, shift, residual) are operands; ``emit_pre`` adds the
+    pre-scale ``u`` as a second output.
+    """
+
+    has: tuple[bool, ...]
+    activation: str
+    negative_slope: float
+    emit_pre: bool
+
+
 def _conv_fwd_kernel(
     x_ref,
     w_ref,
     *rest,
     plan: _Plan,
-    has: tuple[bool, ...],
-    activation: str,
-    negative_slope: float,
-    emit_pre: bool,
+    fused: _Fused,
 ):
     """One (image, pixel tile, channel tile): loop over taps × channel blocks, then epilogue."""
-    n_vec = sum(has[:3])
-    vec_refs = rest[:n_vec]
-    res_ref = rest[n_vec] if has[3] else None
-    out_refs = rest[n_vec + has[3] :]
     blocks = plan.blocks
     bm = blocks.block_m
     i, j = pl.program_id(1), pl.program_id(2)
@@ -161,11 +168,20 @@ def _conv_fwd_kernel(
             return acc + jnp.dot(xs, ws, preferred_element_type=acc_t)
 
         acc = lax.fori_loop(0, plan.geo.taps * n_k, body, jnp.zeros((bm, blocks.block_n), acc_t))
-    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
+    _epilogue(acc, rest, fused)
 
 
-def _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre):
-    """Fused epilogue on the float32 tile: z = (acc + bias)·scale + shift + residual; act(z)."""
+def _epilogue(acc, rest, fused: _Fused):
+    """Fused epilogue on the float32 tile: z = (acc + bias)·scale + shift + residual; act(z).
+
+    ``rest`` are the kernel's refs after ``x`` and ``w``: the present per-channel vectors, the
+    residual if present, then the outputs.
+    """
+    has = fused.has
+    n_vec = sum(has[:3])
+    vec_refs = rest[:n_vec]
+    res_ref = rest[n_vec] if has[3] else None
+    out_refs = rest[n_vec + has[3] :]
     acc_t = acc.dtype
     k = 0
     if has[0]:
@@ -179,8 +195,10 @@ def _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope,
         acc = acc + vec_refs[k][...].astype(acc_t)
     if has[3]:
         acc = acc + res_ref[...].astype(acc_t)
-    out_refs[0][...] = _activate(acc, activation, negative_slope).astype(out_refs[0].dtype)
-    if emit_pre:
+    out_refs[0][...] = _activate(acc, fused.activation, fused.negative_slope).astype(
+        out_refs[0].dtype
+    )
+    if fused.emit_pre:
         out_refs[1][...] = u.astype(out_refs[1].dtype)
 
 
@@ -189,18 +207,11 @@ def _gemm_fwd_kernel(
     w_ref,
     *rest,
     plan: _Plan,
-    has: tuple[bool, ...],
-    activation: str,
-    negative_slope: float,
-    emit_pre: bool,
+    fused: _Fused,
 ):
     """The ``gemm`` path: one ``(block_m, block_n)`` tile of ``X (M, C_in) @ W (C_in, C_out)``
     over the flattened pixels of the whole batch, a loop over ``block_k`` channel steps, then
     the same epilogue."""
-    n_vec = sum(has[:3])
-    vec_refs = rest[:n_vec]
-    res_ref = rest[n_vec] if has[3] else None
-    out_refs = rest[n_vec + has[3] :]
     bk = plan.blocks.block_k
     acc_t = _checks.accumulation_dtype(x_ref.dtype)
 
@@ -211,7 +222,7 @@ def _gemm_fwd_kernel(
 
     shape = (plan.blocks.block_m, plan.blocks.block_n)
     acc = lax.fori_loop(0, plan.cin_p // bk, body, jnp.zeros(shape, acc_t))
-    _epilogue(acc, vec_refs, res_ref, out_refs, has, activation, negative_slope, emit_pre)
+    _epilogue(acc, rest, fused)
 
 
 def _wgrad_kernel(x_ref, dy_ref, o_ref, *, plan: _Plan, per_split: int, n_mb: int):
@@ -712,9 +723,51 @@ def _call(kernel, args, *, out_shape, grid, in_specs, out_specs, plan, name):
     )(*args)
 
 
-def _gemm_forward_call(
-    x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype, emit_pre
+def _forward_pallas_call(
+    body,
+    args,
+    in_specs,
+    epilogue,
+    *,
+    grid,
+    vec_spec,
+    out_spec,
+    out_struct,
+    plan,
+    fused,
+    name,
 ):
+    """The forward kernels' common tail: the epilogue operands, one or two outputs, the call.
+
+    ``epilogue`` is ``(bias, scale, shift, residual)``, each ``None`` when absent (as
+    ``fused.has`` says); the per-channel vectors are padded here and read with ``vec_spec``;
+    ``residual`` comes already laid out as the output (and is read with ``out_spec``). ``y``
+    (and the pre-scale ``u`` if ``fused.emit_pre``) are ``out_struct`` arrays written with
+    ``out_spec``.
+    """
+    args, in_specs = list(args), list(in_specs)
+    *vectors, residual = epilogue
+    for v in vectors:
+        if v is not None:
+            args.append(_pad_out_channels(v.reshape(1, plan.geo.c_out), plan))
+            in_specs.append(vec_spec)
+    if residual is not None:
+        args.append(residual)
+        in_specs.append(out_spec)
+    n_out = 1 + fused.emit_pre
+    return _call(
+        functools.partial(body, plan=plan, fused=fused),
+        args,
+        out_shape=[out_struct] * n_out,
+        grid=grid,
+        in_specs=in_specs,
+        out_specs=[out_spec] * n_out,
+        plan=plan,
+        name=name,
+    )
+
+
+def _gemm_forward_call(x, w, bias, scale, shift, residual, plan, fused, out_dtype):
     """The ``gemm`` path's forward: the batch's pixels flattened into one ``M`` axis."""
     geo, blocks = plan.geo, plan.blocks
     bm, bn = blocks.block_m, blocks.block_n
@@ -729,34 +782,20 @@ def _gemm_forward_call(
         pl.BlockSpec((bm, plan.cin_p), lambda i, j: (i, 0)),
         pl.BlockSpec((plan.cin_p, bn), lambda i, j: (0, j)),
     ]
-    args = [xm, wm]
-    has = tuple(v is not None for v in (bias, scale, shift, residual))
-    for v in (bias, scale, shift):
-        if v is not None:
-            args.append(_pad_out_channels(v.reshape(1, geo.c_out), plan))
-            in_specs.append(pl.BlockSpec((1, bn), lambda i, j: (0, j)))
     if residual is not None:
         r = _pad_out_channels(residual.reshape(m, geo.c_out), plan)
-        args.append(jnp.pad(r, ((0, m_pad - m), (0, 0))))
-        in_specs.append(pl.BlockSpec((bm, bn), lambda i, j: (i, j)))
-    spec = pl.BlockSpec((bm, bn), lambda i, j: (i, j))
-    out_shape = [jax.ShapeDtypeStruct((m_pad, plan.cout_p), out_dtype)] * (1 + emit_pre)
-    kernel = functools.partial(
+        residual = jnp.pad(r, ((0, m_pad - m), (0, 0)))
+    outs = _forward_pallas_call(
         _gemm_fwd_kernel,
-        plan=plan,
-        has=has,
-        activation=activation,
-        negative_slope=slope,
-        emit_pre=emit_pre,
-    )
-    outs = _call(
-        kernel,
-        args,
-        out_shape=out_shape,
+        [xm, wm],
+        in_specs,
+        (bias, scale, shift, residual),
         grid=grid,
-        in_specs=in_specs,
-        out_specs=[spec] * len(out_shape),
+        vec_spec=pl.BlockSpec((1, bn), lambda i, j: (0, j)),
+        out_spec=pl.BlockSpec((bm, bn), lambda i, j: (i, j)),
+        out_struct=jax.ShapeDtypeStruct((m_pad, plan.cout_p), out_dtype),
         plan=plan,
+        fused=fused,
         name="dlref_conv_gemm",
     )
     return [o[:m, : geo.c_out].reshape(n, *geo.out_sizes, geo.c_out) for o in outs]
@@ -764,10 +803,10 @@ def _gemm_forward_call(
 
 def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype, emit_pre):
     """Run the forward kernel; returns ``y`` (and the pre-scale ``u`` if ``emit_pre``)."""
+    has = tuple(v is not None for v in (bias, scale, shift, residual))
+    fused = _Fused(has, activation, slope, emit_pre)
     if plan.blocks.path == "gemm":
-        return _gemm_forward_call(
-            x, w, bias, scale, shift, residual, plan, activation, slope, out_dtype, emit_pre
-        )
+        return _gemm_forward_call(x, w, bias, scale, shift, residual, plan, fused, out_dtype)
     geo, blocks = plan.geo, plan.blocks
     n = x.shape[0]
     xk = _prep_input(x, plan)
@@ -790,37 +829,18 @@ def _forward_call(x, w, bias, scale, shift, residual, plan, activation, slope, o
                 lambda b, i, j: (_div(j, n_nb), 0, 0, _rem(j, n_nb)),
             )
         )
-    args = [xk, wk]
-    has = tuple(v is not None for v in (bias, scale, shift, residual))
-    for v in (bias, scale, shift):
-        if v is not None:
-            args.append(_pad_out_channels(v.reshape(1, geo.c_out), plan))
-            in_specs.append(pl.BlockSpec((1, bn), lambda b, i, j: (0, j)))
-    if residual is not None:
-        args.append(_to_wide(_pad_out_channels(residual, plan), plan))
-        in_specs.append(pl.BlockSpec((None, bm, bn), lambda b, i, j: (b, i, j)))
-    out_spec = pl.BlockSpec((None, bm, bn), lambda b, i, j: (b, i, j))
-    out_shape = [jax.ShapeDtypeStruct((n, plan.m_pad, cols), out_dtype)]
-    out_specs = [out_spec]
-    if emit_pre:
-        out_shape.append(jax.ShapeDtypeStruct((n, plan.m_pad, cols), out_dtype))
-        out_specs.append(out_spec)
-    kernel = functools.partial(
+    residual = None if residual is None else _to_wide(_pad_out_channels(residual, plan), plan)
+    outs = _forward_pallas_call(
         _conv_fwd_kernel,
-        plan=plan,
-        has=has,
-        activation=activation,
-        negative_slope=slope,
-        emit_pre=emit_pre,
-    )
-    outs = _call(
-        kernel,
-        args,
-        out_shape=out_shape,
+        [xk, wk],
+        in_specs,
+        (bias, scale, shift, residual),
         grid=grid,
-        in_specs=in_specs,
-        out_specs=out_specs,
+        vec_spec=pl.BlockSpec((1, bn), lambda b, i, j: (0, j)),
+        out_spec=pl.BlockSpec((None, bm, bn), lambda b, i, j: (b, i, j)),
+        out_struct=jax.ShapeDtypeStruct((n, plan.m_pad, cols), out_dtype),
         plan=plan,
+        fused=fused,
         name="dlref_conv_fwd",
     )
     return [_out_channels(_from_wide(o, plan), plan) for o in outs]
@@ -1160,11 +1180,7 @@ def pallas_conv_input_grad(
     """
     op = "pallas_conv_input_grad"
     geo = input_grad_geometry(dy, w, input_shape, stride, padding, dilation, groups, op)
-    dy = jnp.asarray(dy)
-    w = jnp.asarray(w, dy.dtype)
-    options = _options(interpret, block, op)
-    _plan_for(geo, dy.dtype, options)
-    return primitives.conv_transpose(dy, w, geo, impl="pallas", options=options)
+    return _run_gradient(primitives.conv_transpose, dy, w, geo, block, interpret, op)
 
 
 def pallas_conv_weight_grad(
@@ -1207,11 +1223,19 @@ def pallas_conv_weight_grad(
     """
     op = "pallas_conv_weight_grad"
     geo = weight_grad_geometry(x, dy, kernel_size, stride, padding, dilation, groups, op)
-    x = jnp.asarray(x)
-    dy = jnp.asarray(dy, x.dtype)
+    return _run_gradient(primitives.weight_grad, x, dy, geo, block, interpret, op)
+
+
+def _run_gradient(primitive, a, b, geo, block, interpret, op):
+    """Bind a gradient ``primitive`` to the Pallas path, ``b`` cast to ``a``'s dtype.
+
+    The plan is made first, so that the kernels' NotImplementedError is raised here.
+    """
+    a = jnp.asarray(a)
+    b = jnp.asarray(b, a.dtype)
     options = _options(interpret, block, op)
-    _plan_for(geo, x.dtype, options)
-    return primitives.weight_grad(x, dy, geo, impl="pallas", options=options)
+    _plan_for(geo, a.dtype, options)
+    return primitive(a, b, geo, impl="pallas", options=options)
 
 
 # ---------------------------------------------------------------------------------------------

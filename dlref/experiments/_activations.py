@@ -16,6 +16,7 @@ from dlref.activations import leaky_relu, relu, sigmoid, softplus, tanh
 from dlref.convolution import conv
 from dlref.experiments._common import (
     check_choices,
+    check_counts,
     check_ints,
     check_positive,
     digits,
@@ -171,14 +172,9 @@ def activation_convergence(
     """
     op = "activation_convergence"
     check_choices(activations, CONVERGENCE_ACTIVATIONS, "activations", op, entry="activation")
-    for name, value in (
-        ("hidden", hidden),
-        ("depth", depth),
-        ("batch_size", batch_size),
-        ("steps", steps),
-        ("monitor", monitor),
-    ):
-        check_int(value, name, op, minimum=1)
+    check_counts(
+        op, hidden=hidden, depth=depth, batch_size=batch_size, steps=steps, monitor=monitor
+    )
     check_positive(learning_rate, "learning_rate", op)
     check_real(target, "target", op, finite=True)
     check_int(seed, "seed", op, minimum=0)
@@ -257,13 +253,7 @@ def relu_sparsity(
       [0.0]
     """
     op = "relu_sparsity"
-    for name, value in (
-        ("depth", depth),
-        ("width", width),
-        ("batch_size", batch_size),
-        ("repeats", repeats),
-    ):
-        check_int(value, name, op, minimum=1)
+    check_counts(op, depth=depth, width=width, batch_size=batch_size, repeats=repeats)
     check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     x, y = jnp.asarray(x[:batch_size]), jnp.asarray(y[:batch_size])
@@ -327,8 +317,7 @@ def linear_output_regression(
       True
     """
     op = "linear_output_regression"
-    check_int(hidden, "hidden", op, minimum=1)
-    check_int(steps, "steps", op, minimum=1)
+    check_counts(op, hidden=hidden, steps=steps)
     check_positive(learning_rate, "learning_rate", op)
     check_int(seed, "seed", op, minimum=0)
     x, labels, _, _ = standardized_digits(seed)
@@ -411,8 +400,7 @@ def pointwise_conv_nonlinearity(
     """
     op = "pointwise_conv_nonlinearity"
     check_ints(channels, "channels", op, min_length=2)
-    check_int(size, "size", op, minimum=1)
-    check_int(batch, "batch", op, minimum=1)
+    check_counts(op, size=size, batch=batch)
     check_int(seed, "seed", op, minimum=0)
     keys = jax.random.split(jax.random.key(seed), len(channels) + 1)
     ws = [

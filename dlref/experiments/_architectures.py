@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from dlref._checks import check_int
-from dlref.experiments._common import check_ints
+from dlref.experiments._common import check_counts, check_ints
 from dlref.model_summary import summary
 from dlref.nn import RNN, Conv, rnn_cell, scan_rnn
 
@@ -67,15 +67,15 @@ def parameter_sharing(
       (320, True)
     """
     op = "parameter_sharing"
-    for name, value in (
-        ("image_size", image_size),
-        ("in_channels", in_channels),
-        ("features", features),
-        ("kernel", kernel),
-        ("input_size", input_size),
-        ("hidden", hidden),
-    ):
-        check_int(value, name, op, minimum=1)
+    check_counts(
+        op,
+        image_size=image_size,
+        in_channels=in_channels,
+        features=features,
+        kernel=kernel,
+        input_size=input_size,
+        hidden=hidden,
+    )
     check_ints(lengths, "lengths", op)
     check_int(seed, "seed", op, minimum=0)
     rngs = nnx.Rngs(seed)

@@ -15,10 +15,12 @@ from jax.flatten_util import ravel_pytree
 from dlref._checks import check_choice, check_in_range, check_int
 from dlref.activations import tanh
 from dlref.experiments._common import (
+    check_fits_train,
     check_ints,
     check_positive,
     digits,
     first_below,
+    fit_quietly,
     init_mlp,
     loglog_slope,
     mlp_apply,
@@ -27,15 +29,6 @@ from dlref.experiments._common import (
 from dlref.losses import l2_loss, softmax_cross_entropy
 from dlref.model_summary import summary
 from dlref.nn import CNN, MLP
-from dlref.train import fit
-
-
-def _check_at_most(batch_sizes: Sequence[int], n: int, op: str) -> None:
-    """Raise unless every batch size is at most the ``n`` training examples."""
-    if max(batch_sizes) > n:
-        raise ValueError(
-            f"{op}: batch_sizes must lie in [1, {n}] (the training set size), got {batch_sizes!r}"
-        )
 
 
 def batch_size_effect(
@@ -80,20 +73,12 @@ def batch_size_effect(
     check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
     n = len(data.train[1])
-    _check_at_most(batch_sizes, n, op)
+    check_fits_train(batch_sizes, n, "batch_sizes", op)
     times, accs = [], []
     for b in batch_sizes:
         model = MLP(64, [128, 128], 10, rngs=nnx.Rngs(seed))
-        h = fit(
-            model,
-            optax.adam(learning_rate),
-            data.train,
-            val=data.val,
-            epochs=epochs,
-            batch_size=b,
-            restore_best=False,
-            seed=seed,
-            progress=False,
+        h = fit_quietly(
+            model, optax.adam(learning_rate), data, epochs=epochs, batch_size=b, seed=seed
         )
         times.append(float(np.mean(h.epoch_time[1:] if epochs > 1 else h.epoch_time)))
         accs.append(h.val_accuracy[-1])
@@ -384,7 +369,7 @@ def batch_size_scaling(
     check_int(seed, "seed", op, minimum=0)
     x, labels, _, _ = standardized_digits(seed)
     n = len(x)
-    _check_at_most(batch_sizes, n, op)
+    check_fits_train(batch_sizes, n, "batch_sizes", op)
     onehot = np.eye(10, dtype=np.float32)[labels]
     design = np.concatenate([x, np.ones((n, 1))], 1)
     coef, *_ = np.linalg.lstsq(design, onehot.astype(np.float64), rcond=None)

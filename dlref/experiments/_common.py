@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dlref._checks import check_choice, check_in_range, check_int, check_real
-from dlref.train import Splits
+from dlref.train import History, Splits, fit
 from dlref.train import load_digits as _load_digits
 
 
@@ -26,6 +26,17 @@ def check_positive(value: Any, name: str, op: str) -> None:
     """
     check_real(value, name, op, finite=True)
     check_in_range(value, 0.0, math.inf, name, op, lo_closed=False)
+
+
+def check_counts(op: str, **counts: Any) -> None:
+    """Raise unless each ``name=value`` in ``counts`` is an int ``>= 1`` (sizes, steps, repeats).
+
+    Raises:
+      TypeError: a value that is not an int.
+      ValueError: a value below 1.
+    """
+    for name, value in counts.items():
+        check_int(value, name, op, minimum=1)
 
 
 def check_sequence(
@@ -69,10 +80,53 @@ def check_choices(values: Any, choices: Sequence[str], name: str, op: str, *, en
     return check_sequence(values, name, op, lambda v, _: check_choice(v, tuple(choices), entry, op))
 
 
+def check_fits_train(batch: int | Sequence[int], n: int, name: str, op: str, *, minimum: int = 1):
+    """Raise unless ``batch`` (a batch size, or each of a sequence of them, already checked
+    ``>= minimum``) is at most the ``n`` training examples.
+
+    Raises:
+      ValueError: a batch size above ``n``.
+    """
+    many = np.ndim(batch) > 0
+    if (max(batch) if many else batch) > n:
+        shown = repr(batch) if many else str(batch)
+        raise ValueError(
+            f"{op}: {name} must lie in [{minimum}, {n}] (the training set size), got {shown}"
+        )
+
+
 @functools.lru_cache(maxsize=4)
 def digits(seed: int, layout: str = "flat") -> Splits:
     """The splits of :func:`dlref.train.load_digits`, cached (every experiment reuses them)."""
     return _load_digits(seed=seed, layout=layout)
+
+
+def fit_quietly(
+    model: Any,
+    optimizer: Any,
+    data: Splits,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    validate: bool = True,
+) -> History:
+    """:func:`dlref.train.fit` on ``data.train`` as the experiments run it: no progress bar.
+
+    With ``validate``, ``data.val`` is scored every epoch and the model keeps its last epoch's
+    weights (not the best epoch's: the experiments compare where training ends).
+    """
+    val = dict(val=data.val, restore_best=False) if validate else {}
+    return fit(
+        model,
+        optimizer,
+        data.train,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+        **val,
+    )
 
 
 def standardized_digits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import optax
 
 from dlref._checks import check_in_range, check_int
 from dlref.activations import relu, softmax
-from dlref.experiments._common import digits, init_mlp
+from dlref.experiments._common import check_counts, digits, init_mlp
 from dlref.losses import softmax_cross_entropy
 from dlref.regularize import dropout
 
@@ -94,14 +94,9 @@ def dropout_ensemble(
     op = "dropout_ensemble"
     check_in_range(rate, 0.0, 1.0, "rate", op, lo_closed=False, hi_closed=False)
     check_int(samples, "samples", op, minimum=2)
-    for name, value in (
-        ("hidden", hidden),
-        ("steps", steps),
-        ("batch_size", batch_size),
-        ("n_linear", n_linear),
-        ("n_eval", n_eval),
-    ):
-        check_int(value, name, op, minimum=1)
+    check_counts(
+        op, hidden=hidden, steps=steps, batch_size=batch_size, n_linear=n_linear, n_eval=n_eval
+    )
     check_int(seed, "seed", op, minimum=0)
     d = digits(seed)
     x, y = jnp.asarray(d.train[0]), jnp.asarray(d.train[1])

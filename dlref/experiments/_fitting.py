@@ -12,7 +12,7 @@ import optax
 from dlref._checks import check_in_range, check_int, check_nonnegative
 from dlref.activations import relu
 from dlref.augment import Transform, expand_dataset
-from dlref.experiments._common import check_positive, check_sequence, digits, init_mlp
+from dlref.experiments._common import check_counts, check_positive, check_sequence, digits, init_mlp
 from dlref.losses import softmax_cross_entropy
 from dlref.regularize import EarlyStopping, dropout, l2_penalty
 
@@ -124,15 +124,15 @@ def fitting_regimes(
       True
     """
     op = "fitting_regimes"
-    for name, value in (
-        ("n_train", n_train),
-        ("steps", steps),
-        ("eval_every", eval_every),
-        ("patience", patience),
-        ("augment_factor", augment_factor),
-        ("batch_size", batch_size),
-    ):
-        check_int(value, name, op, minimum=1)
+    check_counts(
+        op,
+        n_train=n_train,
+        steps=steps,
+        eval_every=eval_every,
+        patience=patience,
+        augment_factor=augment_factor,
+        batch_size=batch_size,
+    )
     if eval_every > steps:
         raise ValueError(f"{op}: eval_every must lie in [1, steps={steps}], got {eval_every}")
     check_nonnegative(l2, "l2", op)

@@ -17,6 +17,7 @@ from dlref.activations import relu
 from dlref.experiments._common import (
     _INITS,
     check_choices,
+    check_counts,
     check_positive,
     digits,
     init_mlp,
@@ -110,8 +111,7 @@ def vanishing_gradients(
       (3,)
     """
     op = "vanishing_gradients"
-    check_int(depth, "depth", op, minimum=1)
-    check_int(width, "width", op, minimum=1)
+    check_counts(op, depth=depth, width=width)
     check_int(batch_size, "batch_size", op, minimum=2)
     check_choices(variants, VARIANTS, "variants", op, entry="variant")
     check_int(seed, "seed", op, minimum=0)
@@ -213,13 +213,7 @@ def exploding_gradients(
     """
     op = "exploding_gradients"
     check_int(depth, "depth", op, minimum=2)
-    for name, value in (
-        ("width", width),
-        ("batch_size", batch_size),
-        ("steps", steps),
-        ("overflow_depth", overflow_depth),
-    ):
-        check_int(value, name, op, minimum=1)
+    check_counts(op, width=width, batch_size=batch_size, steps=steps, overflow_depth=overflow_depth)
     check_positive(learning_rate, "learning_rate", op)
     check_positive(max_norm, "max_norm", op)
     check_int(seed, "seed", op, minimum=0)
@@ -319,9 +313,7 @@ def gradient_norms_through_time(
       (10,)
     """
     op = "gradient_norms_through_time"
-    check_int(length, "length", op, minimum=1)
-    check_int(hidden, "hidden", op, minimum=1)
-    check_int(batch_size, "batch_size", op, minimum=1)
+    check_counts(op, length=length, hidden=hidden, batch_size=batch_size)
     check_int(seed, "seed", op, minimum=0)
     key = jax.random.key(seed)
     xs, y = adding_problem(key, batch_size, length)

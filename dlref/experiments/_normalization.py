@@ -15,20 +15,19 @@ from jax.scipy.special import erfc
 
 from dlref._checks import check_in_range, check_int
 from dlref.activations import relu, sigmoid
-from dlref.experiments._common import check_positive, check_sequence, digits, first_below
+from dlref.experiments._common import (
+    check_counts,
+    check_fits_train,
+    check_positive,
+    check_sequence,
+    digits,
+    first_below,
+    fit_quietly,
+)
 from dlref.losses import l2_loss, softmax_cross_entropy
 from dlref.model_summary import summary
 from dlref.nn import MLP, BatchNorm, Dropout
 from dlref.norm import BatchNormState, batch_norm
-from dlref.train import fit
-
-
-def _check_batch_at_most(batch_size: int, n: int, op: str) -> None:
-    """Raise unless ``batch_size`` (already checked ``>= 2``) is at most the ``n`` examples."""
-    if batch_size > n:
-        raise ValueError(
-            f"{op}: batch_size must lie in [2, {n}] (the training set size), got {batch_size}"
-        )
 
 
 def feature_normalization(
@@ -279,8 +278,7 @@ def bn_saturation(
       True
     """
     op = "bn_saturation"
-    check_int(depth, "depth", op, minimum=1)
-    check_int(width, "width", op, minimum=1)
+    check_counts(op, depth=depth, width=width)
     check_positive(weight_std, "weight_std", op)
     check_int(batch_size, "batch_size", op, minimum=2)
     check_int(seed, "seed", op, minimum=0)
@@ -361,7 +359,7 @@ def bn_full_batch_statistics(
     check_int(seed, "seed", op, minimum=0)
     x, y = digits(seed).train
     n = len(x)
-    _check_batch_at_most(batch_size, n, op)
+    check_fits_train(batch_size, n, "batch_size", op, minimum=2)
     steps = n // batch_size
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     k1, k2 = jax.random.split(jax.random.key(seed))
@@ -461,27 +459,17 @@ def lr_sensitivity(
     check_sequence(
         learning_rates, "learning_rates", op, lambda v, what: check_positive(v, what, op)
     )
-    check_int(epochs, "epochs", op, minimum=1)
-    check_int(depth, "depth", op, minimum=1)
-    check_int(width, "width", op, minimum=1)
+    check_counts(op, epochs=epochs, depth=depth, width=width)
     check_int(batch_size, "batch_size", op, minimum=2)
     check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
-    _check_batch_at_most(batch_size, len(data.train[1]), op)
+    check_fits_train(batch_size, len(data.train[1]), "batch_size", op, minimum=2)
     res = {"bn": [], "no_bn": []}
     for lr in learning_rates:
         for name, bn in (("bn", True), ("no_bn", False)):
             model = MLP(64, [width] * depth, 10, batch_norm=bn, rngs=nnx.Rngs(seed))
-            h = fit(
-                model,
-                optax.sgd(lr),
-                data.train,
-                val=data.val,
-                epochs=epochs,
-                batch_size=batch_size,
-                restore_best=False,
-                seed=seed,
-                progress=False,
+            h = fit_quietly(
+                model, optax.sgd(lr), data, epochs=epochs, batch_size=batch_size, seed=seed
             )
             acc = h.val_accuracy[-1]
             res[name].append(acc if np.isfinite(h.val_loss[-1]) else 0.1)
@@ -561,21 +549,13 @@ def dropout_bn_variance_shift(
     check_int(batch_size, "batch_size", op, minimum=2)
     check_int(seed, "seed", op, minimum=0)
     data = digits(seed)
-    _check_batch_at_most(batch_size, len(data.train[1]), op)
+    check_fits_train(batch_size, len(data.train[1]), "batch_size", op, minimum=2)
     xv = jnp.asarray(data.val[0])
     out = {}
     for order in ("dropout_before_bn", "bn_before_dropout"):
         model = _OrderNet(order, rate, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
-        h = fit(
-            model,
-            optax.adam(1e-3),
-            data.train,
-            val=data.val,
-            epochs=epochs,
-            batch_size=batch_size,
-            restore_best=False,
-            seed=seed,
-            progress=False,
+        h = fit_quietly(
+            model, optax.adam(1e-3), data, epochs=epochs, batch_size=batch_size, seed=seed
         )
         running = np.asarray(model.bn.var[...])
         model.eval()

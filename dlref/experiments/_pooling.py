@@ -14,11 +14,17 @@ from flax import nnx
 from dlref._checks import check_in_range, check_int
 from dlref.activations import relu
 from dlref.convolution import conv
-from dlref.experiments._common import check_sequence, digits
+from dlref.experiments._common import (
+    check_counts,
+    check_fits_train,
+    check_sequence,
+    digits,
+    fit_quietly,
+)
 from dlref.nn import Conv
 from dlref.pooling import avg_pool, max_pool
 from dlref.shapes import conv_flops
-from dlref.train import evaluate, fit
+from dlref.train import evaluate
 
 
 def _shift(x: jax.Array, dr: int, dc: int) -> jax.Array:
@@ -88,8 +94,7 @@ def pooling_translation_invariance(
     check_int(window, "window", op, minimum=1)
     check_in_range(window, 1, 8, "window", op)
     check_sequence(shifts, "shifts", op, lambda v, what: _check_shift(v, what, op))
-    check_int(channels, "channels", op, minimum=1)
-    check_int(n_images, "n_images", op, minimum=1)
+    check_counts(op, channels=channels, n_images=n_images)
     check_int(seed, "seed", op, minimum=0)
     images = jnp.asarray(digits(seed, "image").train[0][:n_images])
     k1, k2 = jax.random.split(jax.random.key(seed))
@@ -183,16 +188,11 @@ def pool_before_conv(
       4.0
     """
     op = "pool_before_conv"
-    check_int(channels, "channels", op, minimum=1)
-    check_int(epochs, "epochs", op, minimum=1)
-    check_int(batch_size, "batch_size", op, minimum=1)
+    check_counts(op, channels=channels, epochs=epochs, batch_size=batch_size)
     check_int(seed, "seed", op, minimum=0)
     data = digits(seed, "image")
     n = len(data.train[1])
-    if batch_size > n:
-        raise ValueError(
-            f"{op}: batch_size must lie in [1, {n}] (the training set size), got {batch_size}"
-        )
+    check_fits_train(batch_size, n, "batch_size", op)
     held = (
         np.concatenate([data.val[0], data.test[0]]),
         np.concatenate([data.val[1], data.test[1]]),
@@ -204,14 +204,14 @@ def pool_before_conv(
     accuracy = {}
     for order in ("conv_first", "pool_first"):
         model = _PoolConvNet(order, channels, rngs=nnx.Rngs(seed))
-        fit(
+        fit_quietly(
             model,
             optax.adam(3e-3),
-            data.train,
+            data,
             epochs=epochs,
             batch_size=batch_size,
             seed=seed,
-            progress=False,
+            validate=False,
         )
         accuracy[order] = evaluate(model, held)["accuracy"]
     return {

@@ -183,16 +183,31 @@ def run(
     dtype: str = "float64",
 ) -> list[Row]:
     """Run ``cases`` (default: every registered case) in ``dtype`` and return their rows."""
-    from tqdm.auto import tqdm
-
     _check_dtype(dtype)
     cases = all_cases() if cases is None else list(cases)
+    return run_each(run_case, cases, seed, progress, dtype, "dlref verify")
+
+
+def run_each(
+    run_one: Callable[[Case, jax.Array, str], Any],
+    cases: Sequence[Case],
+    seed: int,
+    progress: bool,
+    dtype: str,
+    desc: str,
+) -> list:
+    """``run_one(case, key, dtype)`` for each case, the i-th with ``fold_in(key(seed), i)``.
+
+    A ``desc`` progress bar on stderr shows the case running (unless ``progress`` is false).
+    """
+    from tqdm.auto import tqdm
+
     key = jax.random.key(seed)
     rows = []
-    bar = tqdm(cases, desc="dlref verify", unit="op", disable=not progress, file=sys.stderr)
+    bar = tqdm(cases, desc=desc, unit="op", disable=not progress, file=sys.stderr)
     for i, case in enumerate(bar):
         bar.set_postfix_str(case.op)
-        rows.append(run_case(case, jax.random.fold_in(key, i), dtype))
+        rows.append(run_one(case, jax.random.fold_in(key, i), dtype))
     return rows
 
 

@@ -55,56 +55,36 @@ def _pix_affine(x, m):
     return pix.affine_transform(x, full, mode="constant", cval=0.0)
 
 
+def _namesake(name, make_args, argnums=(0,), **settings):
+    """The row of ``augment.<name>`` against ``dm_pix.<name>``."""
+    ours, theirs = getattr(A, name), getattr(pix, name)
+    return Case(f"augment.{name}", f"dm_pix.{name}", ours, theirs, make_args, argnums, **settings)
+
+
+def _wide_only(why, measured):
+    """The settings of a row verified in float64 and float32 only, with its 16-bit errors."""
+    return dict(dtypes=("float64", "float32"), note=f"{why} (measured {measured})")
+
+
 CASES: list[Case] = [
-    Case(
-        "augment.flip_left_right",
-        "dm_pix.flip_left_right",
-        A.flip_left_right,
-        pix.flip_left_right,
-        _batch,
-    ),
-    Case("augment.flip_up_down", "dm_pix.flip_up_down", A.flip_up_down, pix.flip_up_down, _batch),
-    Case(
-        "augment.rgb_to_hsv", "dm_pix.rgb_to_hsv", A.rgb_to_hsv, pix.rgb_to_hsv, _batch, rtol=1e-12
-    ),
-    Case(
-        "augment.hsv_to_rgb",
-        "dm_pix.hsv_to_rgb",
-        A.hsv_to_rgb,
-        pix.hsv_to_rgb,
+    _namesake("flip_left_right", _batch),
+    _namesake("flip_up_down", _batch),
+    _namesake("rgb_to_hsv", _batch, rtol=1e-12),
+    _namesake(
+        "hsv_to_rgb",
         _batch,
         rtol=1e-12,
-        dtypes=("float64", "float32"),
-        note=_HSV_16 + " (measured grad error 0.10 in bfloat16, 0.016 in float16)",
+        **_wide_only(_HSV_16, "grad error 0.10 in bfloat16, 0.016 in float16"),
     ),
-    Case(
-        "augment.adjust_saturation",
-        "dm_pix.adjust_saturation",
-        A.adjust_saturation,
-        pix.adjust_saturation,
+    _namesake(
+        "adjust_saturation",
         _img_factor(0.6),
-        argnums=(0, 1),
+        (0, 1),
         rtol=1e-12,
-        dtypes=("float64", "float32"),
-        note=_HSV_16 + " (measured grad error 0.34 in bfloat16, 0.008 in float16)",
+        **_wide_only(_HSV_16, "grad error 0.34 in bfloat16, 0.008 in float16"),
     ),
-    Case(
-        "augment.adjust_contrast",
-        "dm_pix.adjust_contrast",
-        A.adjust_contrast,
-        pix.adjust_contrast,
-        _img_factor(1.4),
-        argnums=(0, 1),
-        rtol=1e-12,
-    ),
-    Case(
-        "augment.adjust_brightness",
-        "dm_pix.adjust_brightness",
-        A.adjust_brightness,
-        pix.adjust_brightness,
-        _img_factor(-0.1),
-        argnums=(0, 1),
-    ),
+    _namesake("adjust_contrast", _img_factor(1.4), (0, 1), rtol=1e-12),
+    _namesake("adjust_brightness", _img_factor(-0.1), (0, 1)),
     Case(
         "augment.affine",
         "dm_pix.affine_transform",
@@ -113,9 +93,9 @@ CASES: list[Case] = [
         _img_matrix,
         argnums=(0, 1),
         rtol=1e-12,
-        dtypes=("float64", "float32"),
-        note=_COORD_16
-        + " (measured value/grad error 0.018/0.035 in bfloat16, 0.0026/0.0092 in float16)",
+        **_wide_only(
+            _COORD_16, "value/grad error 0.018/0.035 in bfloat16, 0.0026/0.0092 in float16"
+        ),
     ),
     Case(
         "augment.rotate",
@@ -125,8 +105,8 @@ CASES: list[Case] = [
         _img_factor(0.4),
         argnums=(0, 1),
         rtol=1e-12,
-        dtypes=("float64", "float32"),
-        note=_COORD_16
-        + " (measured value/grad error 0.032/0.79 in bfloat16, 0.0025/0.0041 in float16)",
+        **_wide_only(
+            _COORD_16, "value/grad error 0.032/0.79 in bfloat16, 0.0025/0.0041 in float16"
+        ),
     ),
 ]

@@ -5,17 +5,20 @@ The arguments are float32 (the kernels accumulate in float32), hence ``rtol=1e-5
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from dlref.kernels import im2col_conv, pallas_conv
 from dlref.verify import Case
+from dlref.verify.convolution import lax_conv
 
 _OPTS = dict(stride=2, padding=1, groups=2)
 
 
-def _args(key):
+def float32_conv_args(key):
+    """``(x, w)`` for a 2-group convolution, in float32 (the kernels accumulate in float32)."""
     kx, kw = jax.random.split(key)
     return (
         jax.random.normal(kx, (2, 7, 6, 4), jnp.float32),
@@ -23,16 +26,7 @@ def _args(key):
     )
 
 
-def _lax(x, w):
-    return lax.conv_general_dilated(
-        x,
-        w,
-        (2, 2),
-        ((1, 1), (1, 1)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=2,
-        precision=lax.Precision.HIGHEST,
-    )
+_lax = functools.partial(lax_conv, stride=(2, 2), padding=((1, 1), (1, 1)), groups=2)
 
 
 def _im2col(x, w):
@@ -44,6 +38,6 @@ def _pallas(x, w):
 
 
 CASES = [
-    Case("kernels.im2col_conv", "lax.conv_general_dilated", _im2col, _lax, _args, (0, 1), 1e-5),
-    Case("kernels.pallas_conv", "lax.conv_general_dilated", _pallas, _lax, _args, (0, 1), 1e-5),
+    Case(f"kernels.{name}", "lax.conv_general_dilated", fn, _lax, float32_conv_args, (0, 1), 1e-5)
+    for name, fn in (("im2col_conv", _im2col), ("pallas_conv", _pallas))
 ]

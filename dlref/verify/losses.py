@@ -56,74 +56,89 @@ def _regression(key):
     return 2.0 * jax.random.normal(k1, (N, C), "float64"), jax.random.normal(k2, (N, C), "float64")
 
 
-CASES: list[Case] = [
-    Case(
-        "losses.softmax_cross_entropy (int)",
-        "optax.softmax_cross_entropy_with_integer_labels",
-        lambda z, y: L.softmax_cross_entropy(z, y, reduction="none"),
+def _unreduced(loss, *settings):
+    """``loss(a, b, *settings, reduction="none")``: per-example values, as optax returns."""
+    return lambda a, b: loss(a, b, *settings, reduction="none")
+
+
+# (op, its settings, the row's tag, counterpart, its label, inputs, arguments differentiated)
+_ROWS = [
+    (
+        L.softmax_cross_entropy,
+        (),
+        " (int)",
         optax.softmax_cross_entropy_with_integer_labels,
+        "optax.softmax_cross_entropy_with_integer_labels",
         _logits_int,
+        (0,),
     ),
-    Case(
-        "losses.softmax_cross_entropy (soft)",
-        "optax.softmax_cross_entropy",
-        lambda z, y: L.softmax_cross_entropy(z, y, reduction="none"),
+    (
+        L.softmax_cross_entropy,
+        (),
+        " (soft)",
         optax.softmax_cross_entropy,
+        "optax.softmax_cross_entropy",
         _logits_soft,
-        argnums=(0, 1),
+        (0, 1),
     ),
-    Case(
-        "losses.sigmoid_binary_cross_entropy",
-        "optax.sigmoid_binary_cross_entropy",
-        lambda z, t: L.sigmoid_binary_cross_entropy(z, t, reduction="none"),
+    (
+        L.sigmoid_binary_cross_entropy,
+        (),
+        "",
         optax.sigmoid_binary_cross_entropy,
+        "optax.sigmoid_binary_cross_entropy",
         _logits_unit,
-        argnums=(0, 1),
+        (0, 1),
     ),
-    Case(
-        "losses.kl_divergence",
-        "optax.kl_divergence(log q, p)",
-        lambda p, q: L.kl_divergence(p, q, reduction="none"),
+    (
+        L.kl_divergence,
+        (),
+        "",
         lambda p, q: optax.kl_divergence(jnp.log(q), p),
+        "optax.kl_divergence(log q, p)",
         _two_dists,
-        argnums=(0, 1),
+        (0, 1),
     ),
-    Case(
-        "losses.hinge_loss",
-        "optax.hinge_loss",
-        lambda s, y: L.hinge_loss(s, y, reduction="none"),
-        optax.hinge_loss,
-        _scores_pm1,
-    ),
-    Case(
-        "losses.multiclass_hinge_loss (CS)",
-        "optax.losses.multiclass_hinge_loss",
-        lambda s, y: L.multiclass_hinge_loss(s, y, reduction="none"),
+    (L.hinge_loss, (), "", optax.hinge_loss, "optax.hinge_loss", _scores_pm1, (0,)),
+    (
+        L.multiclass_hinge_loss,
+        (),
+        " (CS)",
         optax.losses.multiclass_hinge_loss,
+        "optax.losses.multiclass_hinge_loss",
         _logits_int,
+        (0,),
     ),
-    Case(
-        "losses.l2_loss",
-        "2 * optax.l2_loss",
-        lambda p, t: L.l2_loss(p, t, reduction="none"),
+    (
+        L.l2_loss,
+        (),
+        "",
         lambda p, t: 2.0 * optax.l2_loss(p, t),
+        "2 * optax.l2_loss",
         _regression,
-        argnums=(0, 1),
+        (0, 1),
     ),
-    Case(
-        "losses.huber_loss",
-        "optax.huber_loss",
-        lambda p, t: L.huber_loss(p, t, 1.5, reduction="none"),
+    (
+        L.huber_loss,
+        (1.5,),
+        "",
         lambda p, t: optax.huber_loss(p, t, delta=1.5),
+        "optax.huber_loss",
         _regression,
-        argnums=(0, 1),
+        (0, 1),
     ),
-    Case(
-        "losses.smooth_l1_loss",
-        "optax.huber_loss(delta=b) / b",
-        lambda p, t: L.smooth_l1_loss(p, t, 0.5, reduction="none"),
+    (
+        L.smooth_l1_loss,
+        (0.5,),
+        "",
         lambda p, t: optax.huber_loss(p, t, delta=0.5) / 0.5,
+        "optax.huber_loss(delta=b) / b",
         _regression,
-        argnums=(0, 1),
+        (0, 1),
     ),
+]
+
+CASES: list[Case] = [
+    Case(f"losses.{op.__name__}{tag}", label, _unreduced(op, *settings), ref, make, argnums)
+    for op, settings, tag, ref, label, make, argnums in _ROWS
 ]

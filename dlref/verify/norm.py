@@ -9,6 +9,8 @@ is off (flax's fast path computes E[x²] − E[x]², which loses digits).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -135,22 +137,31 @@ def _bn(train):
     return fn
 
 
+def _normed(op, *groups):
+    """``op(x, *groups, scale=s, bias=b)``: a per-example normalisation on ``(x, s, b)``."""
+    return lambda x, s, b: op(x, *groups, scale=s, bias=b, eps=EPS)
+
+
+# (dlref op, its group count, flax counterpart, its name, the arguments)
+_PER_EXAMPLE = [
+    (layer_norm, (), flax_layer_norm, "LayerNorm", _affine_args((4, 5, 6))),
+    (group_norm, (2,), flax_group_norm, "GroupNorm", _affine_args((3, 4, 4, 6))),
+    (instance_norm, (), flax_instance_norm, "InstanceNorm", _affine_args((3, 4, 4, 6))),
+]
+
+_AFFINE = (0, 1, 2)  # the rows differentiate x, scale and bias
+
 CASES = [
-    Case(
-        "norm.batch_norm(train=True)",
-        "flax.nnx.BatchNorm (training)",
-        _bn(True),
-        lambda x, s, b: flax_batch_norm(x, s, b, train=True),
-        _affine_args((8, 3, 3, 4)),
-        argnums=(0, 1, 2),
-    ),
-    Case(
-        "norm.batch_norm(train=False)",
-        "flax.nnx.BatchNorm (use_running_average)",
-        _bn(False),
-        lambda x, s, b: flax_batch_norm(x, s, b, train=False),
-        _affine_args((8, 3, 3, 4)),
-        argnums=(0, 1, 2),
+    *(
+        Case(
+            f"norm.batch_norm(train={train})",
+            f"flax.nnx.BatchNorm ({mode})",
+            _bn(train),
+            functools.partial(flax_batch_norm, train=train),
+            _affine_args((8, 3, 3, 4)),
+            _AFFINE,
+        )
+        for train, mode in ((True, "training"), (False, "use_running_average"))
     ),
     Case(
         "norm.fold_batch_norm",
@@ -160,29 +171,9 @@ CASES = [
         _fold_args,
         argnums=(0, 1, 2, 3, 4),
     ),
-    Case(
-        "norm.layer_norm",
-        "flax.nnx.LayerNorm",
-        lambda x, s, b: layer_norm(x, scale=s, bias=b, eps=EPS),
-        flax_layer_norm,
-        _affine_args((4, 5, 6)),
-        argnums=(0, 1, 2),
-    ),
-    Case(
-        "norm.group_norm",
-        "flax.nnx.GroupNorm",
-        lambda x, s, b: group_norm(x, 2, scale=s, bias=b, eps=EPS),
-        flax_group_norm,
-        _affine_args((3, 4, 4, 6)),
-        argnums=(0, 1, 2),
-    ),
-    Case(
-        "norm.instance_norm",
-        "flax.nnx.InstanceNorm",
-        lambda x, s, b: instance_norm(x, scale=s, bias=b, eps=EPS),
-        flax_instance_norm,
-        _affine_args((3, 4, 4, 6)),
-        argnums=(0, 1, 2),
+    *(
+        Case(f"norm.{op.__name__}", f"flax.nnx.{name}", _normed(op, *groups), ref, make, _AFFINE)
+        for op, groups, ref, name, make in _PER_EXAMPLE
     ),
     Case(
         "norm.standardize",

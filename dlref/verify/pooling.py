@@ -47,108 +47,107 @@ def _lax_avg(x, window, stride, pads, count_include_pad):
     return total / lax.reduce_window(ones, 0.0, lax.add, dims, strides, "VALID")
 
 
-CASES = [
-    Case(
-        "pooling.max_pool (2-D, overlapping, padded)",
-        "lax.reduce_window(max)",
-        functools.partial(max_pool, window=3, stride=2, padding=1),
-        functools.partial(_lax_max, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1))),
-        _normal((2, 9, 8, 3)),
-    ),
-    Case(
-        "pooling.max_pool (1-D, dilated; value only)",
-        "lax.reduce_window(max, window_dilation)",
-        functools.partial(max_pool, window=3, stride=1, dilation=2, padding=1),
-        functools.partial(_lax_max, window=(3,), stride=(1,), pads=((1, 1),), dilation=(2,)),
-        _normal((2, 11, 3)),
-        argnums=(),
-    ),
-    Case(
-        "pooling.avg_pool (2-D, count_include_pad=True)",
-        "lax.reduce_window(add) / k^2",
-        functools.partial(avg_pool, window=(3, 2), stride=(2, 1), padding=1),
-        functools.partial(
-            _lax_avg, window=(3, 2), stride=(2, 1), pads=((1, 1), (1, 1)), count_include_pad=True
-        ),
-        _normal((2, 9, 8, 3)),
-    ),
-    Case(
-        "pooling.avg_pool (2-D, count_include_pad=False)",
-        "lax.reduce_window(add) / reduce_window(ones)",
-        functools.partial(avg_pool, window=3, stride=2, padding=1, count_include_pad=False),
-        functools.partial(
-            _lax_avg, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1)), count_include_pad=False
-        ),
-        _normal((2, 9, 8, 3)),
-    ),
-    Case(
-        "pooling.avg_pool (3-D)",
-        "lax.reduce_window(add) / k^3",
-        functools.partial(avg_pool, window=2),
-        functools.partial(
-            _lax_avg, window=(2, 2, 2), stride=(2, 2, 2), pads=((0, 0),) * 3, count_include_pad=True
-        ),
-        _normal((2, 4, 6, 4, 2)),
-    ),
-    Case(
-        "pooling.global_max_pool",
-        "jnp.max(axis=spatial)",
-        global_max_pool,
-        lambda x: jnp.max(x, axis=(1, 2)),
-        _normal((3, 5, 4, 6)),
-    ),
-    Case(
-        "pooling.global_avg_pool",
-        "jnp.mean(axis=spatial)",
-        global_avg_pool,
-        lambda x: jnp.mean(x, axis=(1, 2)),
-        _normal((3, 5, 4, 6)),
-    ),
-]
+def _lax_form(nd, window, stride=None, padding=0, dilation=None, **count):
+    """dlref's pooling settings in lax's form: per-dimension tuples and ``(lo, hi)`` pads."""
 
+    def per_dim(v):
+        return (v,) * nd if isinstance(v, int) else tuple(v)
 
-def _lax_max_vjp(x, ct):
-    """``jax.vjp`` of ``lax.reduce_window(max)`` (3×3/2, padding 1), applied to ``ct``."""
-    f = functools.partial(_lax_max, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1)))
-    return jax.vjp(f, x)[1](ct)[0]
-
-
-def _lax_avg_vjp(x, ct):
-    """``jax.vjp`` of the lax average (3×3/2, padding 1, padding not counted) on ``ct``."""
-    f = functools.partial(
-        _lax_avg, window=(3, 3), stride=(2, 2), pads=((1, 1), (1, 1)), count_include_pad=False
+    return dict(
+        window=per_dim(window),
+        stride=per_dim(window if stride is None else stride),
+        pads=((padding, padding),) * nd,
+        **({} if dilation is None else {"dilation": per_dim(dilation)}),
+        **count,
     )
-    return jax.vjp(f, x)[1](ct)[0]
 
 
-def _x_and_ct(x_shape, ct_shape):
+def _lax_pool(op, nd, settings):
+    """The lax counterpart of dlref's ``op`` (max_pool or avg_pool) with ``settings``."""
+    if op is max_pool:
+        return functools.partial(_lax_max, **_lax_form(nd, **settings))
+    return functools.partial(_lax_avg, **_lax_form(nd, **{"count_include_pad": True, **settings}))
+
+
+def _pool_case(op, label, counterpart, shape, argnums=(0,), **settings):
+    """``pooling.<op> (label)`` on a ``shape`` input against its lax counterpart."""
+    ref = _lax_pool(op, len(shape) - 2, settings)
+    name = f"pooling.{op.__name__} ({label})"
+    return Case(name, counterpart, functools.partial(op, **settings), ref, _normal(shape), argnums)
+
+
+# 3×3 windows at stride 2 with padding 1: overlapping windows, some partly in the padding
+_OVERLAP = dict(window=3, stride=2, padding=1)
+_IMG = (2, 9, 8, 3)
+
+
+def _backward_case(op, backward, label, counterpart, **settings):
+    """``pooling.<backward>`` against ``jax.vjp`` of the lax ``op``, both with ``_OVERLAP``."""
+    forward = _lax_pool(op, 2, dict(**_OVERLAP, **settings))
+
+    def ref(x, ct):
+        return jax.vjp(forward, x)[1](ct)[0]
+
     def make(key):
         kx, kc = jax.random.split(key)
         return (
-            jax.random.normal(kx, x_shape, "float64"),
-            jax.random.normal(kc, ct_shape, "float64"),
+            jax.random.normal(kx, _IMG, "float64"),
+            jax.random.normal(kc, (2, 5, 4, 3), "float64"),
         )
 
-    return make
+    fn = functools.partial(backward, **_OVERLAP, **settings)
+    return Case(f"pooling.{backward.__name__} ({label})", counterpart, fn, ref, make, (1,))
 
 
-CASES += [
-    Case(
-        "pooling.max_pool_backward (2-D, overlapping, padded)",
-        "jax.vjp(lax.reduce_window(max))",
-        functools.partial(max_pool_backward, window=3, stride=2, padding=1),
-        _lax_max_vjp,
-        _x_and_ct((2, 9, 8, 3), (2, 5, 4, 3)),
-        argnums=(1,),
+CASES = [
+    _pool_case(max_pool, "2-D, overlapping, padded", "lax.reduce_window(max)", _IMG, **_OVERLAP),
+    _pool_case(
+        max_pool,
+        "1-D, dilated; value only",
+        "lax.reduce_window(max, window_dilation)",
+        (2, 11, 3),
+        (),
+        window=3,
+        stride=1,
+        dilation=2,
+        padding=1,
     ),
-    Case(
-        "pooling.avg_pool_backward (2-D, count_include_pad=False)",
+    _pool_case(
+        avg_pool,
+        "2-D, count_include_pad=True",
+        "lax.reduce_window(add) / k^2",
+        _IMG,
+        window=(3, 2),
+        stride=(2, 1),
+        padding=1,
+    ),
+    _pool_case(
+        avg_pool,
+        "2-D, count_include_pad=False",
+        "lax.reduce_window(add) / reduce_window(ones)",
+        _IMG,
+        count_include_pad=False,
+        **_OVERLAP,
+    ),
+    _pool_case(avg_pool, "3-D", "lax.reduce_window(add) / k^3", (2, 4, 6, 4, 2), window=2),
+    *(
+        Case(
+            f"pooling.{op.__name__}",
+            f"jnp.{reduce.__name__}(axis=spatial)",
+            op,
+            functools.partial(reduce, axis=(1, 2)),
+            _normal((3, 5, 4, 6)),
+        )
+        for op, reduce in ((global_max_pool, jnp.max), (global_avg_pool, jnp.mean))
+    ),
+    _backward_case(
+        max_pool, max_pool_backward, "2-D, overlapping, padded", "jax.vjp(lax.reduce_window(max))"
+    ),
+    _backward_case(
+        avg_pool,
+        avg_pool_backward,
+        "2-D, count_include_pad=False",
         "jax.vjp(lax.reduce_window(add) / reduce_window(ones))",
-        functools.partial(
-            avg_pool_backward, window=3, stride=2, padding=1, count_include_pad=False
-        ),
-        _lax_avg_vjp,
-        _x_and_ct((2, 9, 8, 3), (2, 5, 4, 3)),
-        argnums=(1,),
+        count_include_pad=False,
     ),
 ]

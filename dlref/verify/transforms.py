@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from dlref.convolution import IMPLS, conv
 from dlref.testing import op_errors
-from dlref.verify import Case, all_cases, prepare
+from dlref.verify import Case, all_cases, prepare, run_each
+from dlref.verify.convolution import lax_conv
+from dlref.verify.kernels import float32_conv_args
 
 __all__ = ["TRANSFORMS", "TOPICS", "Cell", "TransformRow", "transform_cases", "run", "format_table"]
 
@@ -39,25 +39,7 @@ TRANSFORMS = ("jit", "vmap", "jvp", "vjp", "order 2")
 TOPICS = ("activations", "losses", "norm", "regularize", "pooling")
 
 
-def _lax_conv(x, w):
-    return lax.conv_general_dilated(
-        x,
-        w,
-        (2, 1),
-        ((1, 1), (0, 1)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=2,
-        precision=lax.Precision.HIGHEST,
-    )
-
-
-def _conv_args(key):
-    kx, kw = jax.random.split(key)
-    # float32: the kernels accumulate in float32 (tolerance 1e-5)
-    return (
-        jax.random.normal(kx, (2, 7, 6, 4), jnp.float32),
-        jax.random.normal(kw, (3, 3, 2, 6), jnp.float32),
-    )
+_lax = functools.partial(lax_conv, stride=(2, 1), padding=((1, 1), (0, 1)), groups=2)
 
 
 def conv_cases() -> list[Case]:
@@ -67,8 +49,8 @@ def conv_cases() -> list[Case]:
             f"convolution.conv(impl={impl!r})",
             "lax.conv_general_dilated",
             functools.partial(conv, stride=(2, 1), padding=((1, 1), (0, 1)), groups=2, impl=impl),
-            _lax_conv,
-            _conv_args,
+            _lax,
+            float32_conv_args,
             argnums=(0, 1),
         )
         for impl in IMPLS
@@ -209,18 +191,8 @@ def run(
     dtype: str = "float64",
 ) -> list[TransformRow]:
     """Run ``cases`` (default :func:`transform_cases`) under every transformation."""
-    from tqdm.auto import tqdm
-
     cases = transform_cases() if cases is None else list(cases)
-    key = jax.random.key(seed)
-    rows = []
-    bar = tqdm(
-        cases, desc="dlref verify --transforms", unit="op", disable=not progress, file=sys.stderr
-    )
-    for i, case in enumerate(bar):
-        bar.set_postfix_str(case.op)
-        rows.append(run_case(case, jax.random.fold_in(key, i), dtype))
-    return rows
+    return run_each(run_case, cases, seed, progress, dtype, "dlref verify --transforms")
 
 
 def format_table(rows: Sequence[TransformRow]) -> str:
