@@ -21,6 +21,15 @@ def _pool_out_size(n, k, s, lo, hi, d, ceil_mode):
     return out
 
 
+def _taps(o, k, stride, padding, dilation, sizes):
+    """The kernel taps ``t`` of output position ``o`` and the input positions
+    ``i = o*s + t*d - lo`` they read, for the taps whose ``i`` lies inside ``sizes``."""
+    for t in itertools.product(*map(range, k)):
+        i = [oo * s + tt * d - lo for oo, tt, s, d, (lo, _) in zip(o, t, stride, dilation, padding)]
+        if all(0 <= ii < n for ii, n in zip(i, sizes)):
+            yield t, i
+
+
 def conv(x, w, stride, padding, dilation, groups):
     """y[n, o, co] = sum_t sum_ci x[n, o*s + t*d - lo, g*cin_g + ci] w[t, ci, co]."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
@@ -37,14 +46,9 @@ def conv(x, w, stride, padding, dilation, groups):
             for co in range(cout):
                 g = co // cout_g
                 acc = 0.0
-                for t in itertools.product(*map(range, k)):
-                    i = [
-                        oo * s + tt * d - lo
-                        for oo, tt, s, d, (lo, _) in zip(o, t, stride, dilation, padding)
-                    ]
-                    if all(0 <= ii < n for ii, n in zip(i, x.shape[1:-1])):
-                        for ci in range(cin_g):
-                            acc += x[(b, *i, g * cin_g + ci)] * w[(*t, ci, co)]
+                for t, i in _taps(o, k, stride, padding, dilation, x.shape[1:-1]):
+                    for ci in range(cin_g):
+                        acc += x[(b, *i, g * cin_g + ci)] * w[(*t, ci, co)]
                 y[(b, *o, co)] = acc
     return y
 
@@ -61,15 +65,10 @@ def conv_vjp(x, w, ct, stride, padding, dilation, groups):
         for o in itertools.product(*map(range, ct.shape[1:-1])):
             for co in range(cout):
                 g = co // cout_g
-                for t in itertools.product(*map(range, k)):
-                    i = [
-                        oo * s + tt * d - lo
-                        for oo, tt, s, d, (lo, _) in zip(o, t, stride, dilation, padding)
-                    ]
-                    if all(0 <= ii < n for ii, n in zip(i, x.shape[1:-1])):
-                        for ci in range(cin_g):
-                            dx[(b, *i, g * cin_g + ci)] += ct[(b, *o, co)] * w[(*t, ci, co)]
-                            dw[(*t, ci, co)] += ct[(b, *o, co)] * x[(b, *i, g * cin_g + ci)]
+                for t, i in _taps(o, k, stride, padding, dilation, x.shape[1:-1]):
+                    for ci in range(cin_g):
+                        dx[(b, *i, g * cin_g + ci)] += ct[(b, *o, co)] * w[(*t, ci, co)]
+                        dw[(*t, ci, co)] += ct[(b, *o, co)] * x[(b, *i, g * cin_g + ci)]
     return dx, dw
 
 
@@ -90,14 +89,9 @@ def conv_transpose(x, w, stride, padding, output_padding, dilation, groups):
         for o in itertools.product(*map(range, x.shape[1:-1])):
             for ci in range(cin):
                 g = ci // cin_g
-                for t in itertools.product(*map(range, k)):
-                    i = [
-                        oo * s + tt * d - lo
-                        for oo, tt, s, d, (lo, _) in zip(o, t, stride, dilation, padding)
-                    ]
-                    if all(0 <= ii < n for ii, n in zip(i, out)):
-                        for co in range(cout_g):
-                            y[(b, *i, g * cout_g + co)] += x[(b, *o, ci)] * w[(*t, co, ci)]
+                for t, i in _taps(o, k, stride, padding, dilation, out):
+                    for co in range(cout_g):
+                        y[(b, *i, g * cout_g + co)] += x[(b, *o, ci)] * w[(*t, co, ci)]
     return y
 
 

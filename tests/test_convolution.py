@@ -159,6 +159,11 @@ def run_fast(f, *args):
     return jax.jit(f)(*args)
 
 
+def lax_conv_args(cfg):
+    """``cfg``'s (stride, (lo, hi) pads, dilation, groups), the positional tail of lax_conv."""
+    return cfg["stride"], as_lax_padding(cfg["padding"], cfg["nd"]), cfg["dilation"], cfg["groups"]
+
+
 def value_and_vjp(f, args, ct):
     """``f(*args)`` and its vjp with cotangent ``ct``, in one jitted program."""
 
@@ -185,8 +190,7 @@ def test_conv_matches_lax_values_and_vjp(impl, cfg):
         return
     with jax.enable_x64(True):
         x, w = make_inputs(cfg)
-        pads = as_lax_padding(cfg["padding"], cfg["nd"])
-        lax_args = (cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+        lax_args = lax_conv_args(cfg)
         out_shape = jax.eval_shape(lambda x, w: lax_conv(x, w, *lax_args), x, w).shape
         ct = normal(cfg["seed"] + 1, out_shape)
         got, (gx, gw) = value_and_vjp(functools.partial(conv, **conv_kwargs(cfg, impl)), (x, w), ct)
@@ -300,14 +304,13 @@ def test_conv_transpose_is_the_vjp_of_conv(impl, cfg):
         return
     with jax.enable_x64(True):
         x, w = make_inputs(cfg)
-        pads = as_lax_padding(cfg["padding"], cfg["nd"])
-        lax_args = (cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+        lax_args = lax_conv_args(cfg)
         y_shape = jax.eval_shape(lambda x: lax_conv(x, w, *lax_args), x).shape
         # the remainder that a strided conv drops is the output_padding that restores n
         output_padding = tuple(
             (n + lo + hi - d * (kk - 1) - 1) % s
             for n, (lo, hi), d, kk, s in zip(
-                cfg["sizes"], pads, cfg["dilation"], cfg["k"], cfg["stride"]
+                cfg["sizes"], lax_args[1], cfg["dilation"], cfg["k"], cfg["stride"]
             )
         )
         y = normal(cfg["seed"] + 7, y_shape)
@@ -317,16 +320,7 @@ def test_conv_transpose_is_the_vjp_of_conv(impl, cfg):
             return jax.vjp(lambda x: lax_conv(x, w, *lax_args), x)[1](y)[0]
 
         def fn(y, w):
-            return conv_transpose(
-                y,
-                w,
-                stride=cfg["stride"],
-                padding=cfg["padding"],
-                output_padding=output_padding,
-                dilation=cfg["dilation"],
-                groups=cfg["groups"],
-                impl=impl,
-            )
+            return conv_transpose(y, w, output_padding=output_padding, **conv_kwargs(cfg, impl))
 
         got, g_got = value_and_vjp(fn, (y, w), ct)
         want, g_want = value_and_vjp(ref, (y, w), ct)
@@ -368,9 +362,8 @@ def test_conv_matches_numpy_oracle(impl, cfg):
         return
     with jax.enable_x64(True):
         x, w = make_inputs(cfg)
-        pads = as_lax_padding(cfg["padding"], cfg["nd"])
         got = run_fast(functools.partial(conv, **conv_kwargs(cfg, impl)), x, w)
-        want = oracles.conv(x, w, cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+        want = oracles.conv(x, w, *lax_conv_args(cfg))
         assert rel_err(got, want) <= TOL64
 
 
@@ -388,14 +381,7 @@ def test_conv_transpose_matches_numpy_oracle(impl, cfg, data):
         )
         _, w = make_inputs(cfg)  # the conv kernel (*k, C_in/G, C_out) is the transpose's kernel
         y = normal(cfg["seed"] + 3, (cfg["batch"], *cfg["sizes"], cfg["cout"]))
-        kwargs = dict(
-            stride=cfg["stride"],
-            padding=cfg["padding"],
-            output_padding=output_padding,
-            dilation=cfg["dilation"],
-            groups=cfg["groups"],
-            impl=impl,
-        )
+        kwargs = dict(conv_kwargs(cfg, impl), output_padding=output_padding)
         sizes_out = [
             (n - 1) * s - lo - hi + d * (kk - 1) + a + 1
             for n, s, (lo, hi), d, kk, a in zip(

@@ -3,6 +3,7 @@ closed formulas of dlref.shapes."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -328,36 +329,17 @@ def test_dlref_conv_primitive_rule():
     assert [r.receptive_field for r in s.rows] == [(h.size, w.size) for h, w in zip(height, width)]
     assert [r.jump for r in s.rows] == [(h.jump, w.jump) for h, w in zip(height, width)]
     assert [r.params for r in s.rows] == [3 * 2 * 2 * 6 + 6, 3 * 3 * 6 * 6 + 6 + 6]
+    first = dict(stride=(2, 1), padding=((1, 1), (0, 2)), dilation=(1, 2), groups=2, batch=2)
     assert [r.flops for r in s.rows] == [
-        conv_flops(
-            4,
-            6,
-            (3, 2),
-            (9, 8),
-            stride=(2, 1),
-            padding=((1, 1), (0, 2)),
-            dilation=(1, 2),
-            groups=2,
-            batch=2,
-            bias=True,
-            convention="flops",
-        ),
+        conv_flops(4, 6, (3, 2), (9, 8), **first, bias=True, convention="flops"),
         conv_flops(6, 6, 3, g1.out_sizes, padding=1, batch=2, bias=False, convention="flops")
         + 3 * n_out
         + n_out,  # scale, shift, residual add; relu
     ]
     macs = summary(net, *args, print_fn=None).totals.flops
-    assert macs == conv_flops(
-        4,
-        6,
-        (3, 2),
-        (9, 8),
-        stride=(2, 1),
-        padding=((1, 1), (0, 2)),
-        dilation=(1, 2),
-        groups=2,
-        batch=2,
-    ) + conv_flops(6, 6, 3, g1.out_sizes, padding=1, batch=2)
+    assert macs == conv_flops(4, 6, (3, 2), (9, 8), **first) + conv_flops(
+        6, 6, 3, g1.out_sizes, padding=1, batch=2
+    )
 
 
 def test_a_scan_counts_its_body_once_per_step():
@@ -382,6 +364,20 @@ def _rows(fn, *args, convention):
     ]
 
 
+def _same_rows_for_every_impl(fn, cfg, convention):
+    """The summary rows of ``fn(x, w, impl)`` on ``cfg``'s float32 shapes for impl "xla",
+    "reference" and (on outputs wider than one pixel) "im2col", asserted equal; "xla"'s rows."""
+    x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
+    w = jax.ShapeDtypeStruct(cfg.kernel_shape, jnp.float32)
+    impls = ["xla", "reference"] + (["im2col"] if min(cfg.output_shape[1:-1]) > 1 else [])
+    rows = {
+        impl: _rows(functools.partial(fn, impl=impl), x, w, convention=convention) for impl in impls
+    }
+    for impl in impls:
+        assert rows[impl] == rows["xla"], impl
+    return rows["xla"]
+
+
 @settings(max_examples=15)
 @given(cfg=conv_configs(strided_dilation=False), convention=st.sampled_from(CONVENTIONS))
 def test_conv_impls_give_the_same_rows_for_any_geometry(cfg, convention):
@@ -391,21 +387,12 @@ def test_conv_impls_give_the_same_rows_for_any_geometry(cfg, convention):
     # Today's im2col is left out on 1-pixel outputs: there its reshapes between size-1 axes are
     # no-ops that jax drops, so no walk can tell its axes apart; it becomes the dlref_conv
     # primitive, with its own rule, when the kernels helper's work is merged.)
-    x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
-    w = jax.ShapeDtypeStruct(cfg.kernel_shape, jnp.float32)
-    impls = ["xla", "reference"] + (["im2col"] if min(cfg.output_shape[1:-1]) > 1 else [])
-    rows = {
-        impl: _rows(
-            lambda x, w, impl=impl: jax.nn.relu(dlref.conv(x, w, impl=impl, **cfg.kwargs())),
-            x,
-            w,
-            convention=convention,
-        )
-        for impl in impls
-    }
-    for impl in impls:
-        assert rows[impl] == rows["xla"], impl
-    ((op, shape, field, *_),) = rows["xla"]
+    rows = _same_rows_for_every_impl(
+        lambda x, w, impl: jax.nn.relu(dlref.conv(x, w, impl=impl, **cfg.kwargs())),
+        cfg,
+        convention,
+    )
+    ((op, shape, field, *_),) = rows
     assert op.startswith("conv ") and op.endswith(" +relu") and shape == cfg.output_shape
 
 
@@ -414,23 +401,12 @@ def test_conv_impls_give_the_same_rows_for_any_geometry(cfg, convention):
 def test_conv_transpose_impls_give_the_same_rows_for_any_geometry(cfg, convention):
     # "reference" is the tap loop over the zero-interleaved input (lax.pad with interior
     # padding), "xla" lhs_dilation (or, with dilation too, the same interleaved input)
-    x = jax.ShapeDtypeStruct(cfg.input_shape, jnp.float32)
-    w = jax.ShapeDtypeStruct(cfg.kernel_shape, jnp.float32)
-    impls = ["xla", "reference"] + (["im2col"] if min(cfg.output_shape[1:-1]) > 1 else [])
-    rows = {
-        impl: _rows(
-            lambda x, w, impl=impl: dlref.conv_transpose(x, w, impl=impl, **cfg.kwargs()),
-            x,
-            w,
-            convention=convention,
-        )
-        for impl in impls
-    }
-    for impl in impls:
-        assert rows[impl] == rows["xla"], impl
+    rows = _same_rows_for_every_impl(
+        lambda x, w, impl: dlref.conv_transpose(x, w, impl=impl, **cfg.kwargs()), cfg, convention
+    )
     # with stride 1 a transposed convolution is a convolution (of the flipped kernel)
     name = "conv_transpose " if max(cfg.stride) > 1 else "conv "
-    assert rows["xla"][0][0].startswith(name)
+    assert rows[0][0].startswith(name)
 
 
 def _lax_pool(cfg: PoolConfig):

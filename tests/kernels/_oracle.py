@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from dlref._checks import as_tuple, normalize_padding
+from dlref.testing import rel_err
 
 
 def lax_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
@@ -53,6 +54,27 @@ def vjp_both(f, ref, args, key):
     got, pull = jax.vjp(f, *args)
     ct = jax.random.normal(key, want.shape, jnp.float32)
     return got, want, pull(ct.astype(got.dtype)), pull_ref(ct.astype(want.dtype))
+
+
+def assert_conv_matches_lax(conv, key, xs, ws, opts, tol):
+    """``conv(x, w, **opts)`` on float32 normals of shapes ``xs`` and ``ws``: its value and both
+    cotangents (one jitted program, the same cotangent) within ``tol`` of :func:`lax_conv`'s,
+    with the same shapes and dtypes."""
+    kx, kw, kc = jax.random.split(key, 3)
+    x, w = jax.random.normal(kx, xs), jax.random.normal(kw, ws)
+
+    def f(x, w):
+        return conv(x, w, **opts)
+
+    def ref(x, w):
+        return lax_conv(x, w, **opts)
+
+    got, want, g_got, g_want = jax.jit(lambda x, w: vjp_both(f, ref, (x, w), kc))(x, w)
+    assert got.shape == want.shape and got.dtype == jnp.float32
+    assert rel_err(got, want) < tol
+    for a, b in zip(g_got, g_want, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert rel_err(a, b) < tol
 
 
 def lax_patches(x, kernel, *, stride=1, padding=0, dilation=1, groups=1):

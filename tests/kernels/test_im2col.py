@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _oracle import lax_conv, lax_patches, vjp_both
+from _oracle import assert_conv_matches_lax, lax_conv, lax_patches
 
 from dlref.kernels import col2im, im2col, im2col_conv, im2col_input_grad, im2col_weight_grad
 from dlref.testing import rel_err
@@ -36,20 +36,7 @@ def _inputs(key, xs, ws, dtype=jnp.float32):
 
 @pytest.mark.parametrize("xs,ws,opts", CONFIGS, ids=IDS)
 def test_values_and_grads_match_lax(key, xs, ws, opts):
-    x, w, kc = _inputs(key, xs, ws)
-
-    def f(x, w):
-        return im2col_conv(x, w, **opts)
-
-    def ref(x, w):
-        return lax_conv(x, w, **opts)
-
-    got, want, g_got, g_want = jax.jit(lambda x, w: vjp_both(f, ref, (x, w), kc))(x, w)
-    assert got.shape == want.shape and got.dtype == jnp.float32
-    assert rel_err(got, want) < 2e-6
-    for a, b in zip(g_got, g_want, strict=True):
-        assert a.shape == b.shape
-        assert rel_err(a, b) < 2e-6
+    assert_conv_matches_lax(im2col_conv, key, xs, ws, opts, 2e-6)
 
 
 @pytest.mark.parametrize("dtype,tol", [(jnp.bfloat16, 1e-2), (jnp.float16, 2e-3)])

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _oracle import lax_conv, lax_conv_epilogue, vjp_both
+from _oracle import assert_conv_matches_lax, lax_conv, lax_conv_epilogue, vjp_both
 from jax.experimental.pallas import tpu as pltpu
 from jax.test_util import check_grads
 
@@ -36,21 +36,7 @@ TOL = {jnp.float32: 1e-5, jnp.bfloat16: 1.5e-2, jnp.float16: 2e-3}
 
 @pytest.mark.parametrize("xs,ws,opts", CONFIGS, ids=IDS)
 def test_values_and_grads_match_lax(key, xs, ws, opts):
-    kx, kw, kc = jax.random.split(key, 3)
-    x, w = jax.random.normal(kx, xs), jax.random.normal(kw, ws)
-
-    def f(x, w):
-        return pallas_conv(x, w, **opts)
-
-    def ref(x, w):
-        return lax_conv(x, w, **opts)
-
-    got, want, g_got, g_want = jax.jit(lambda x, w: vjp_both(f, ref, (x, w), kc))(x, w)
-    assert got.shape == want.shape and got.dtype == jnp.float32
-    assert rel_err(got, want) < TOL[jnp.float32]
-    for a, b in zip(g_got, g_want, strict=True):
-        assert a.shape == b.shape and a.dtype == b.dtype
-        assert rel_err(a, b) < TOL[jnp.float32]
+    assert_conv_matches_lax(pallas_conv, key, xs, ws, opts, TOL[jnp.float32])
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
@@ -73,6 +59,11 @@ def test_low_precision_values_and_grads(key, dtype):
         assert a.dtype == dtype and rel_err(a, b) < TOL[dtype]
 
 
+def _fused(x, w, bias, scale, shift, residual, **kwargs):
+    """pallas_conv with every epilogue operand, positionally (in lax_conv_epilogue's order)."""
+    return pallas_conv(x, w, bias=bias, scale=scale, shift=shift, residual=residual, **kwargs)
+
+
 @pytest.mark.parametrize("activation", ["none", "relu", "leaky_relu", "sigmoid", "tanh"])
 def test_fused_epilogue_and_its_gradient(key, activation):
     ks = jax.random.split(key, 7)
@@ -82,17 +73,7 @@ def test_fused_epilogue_and_its_gradient(key, activation):
     opts = dict(padding=1)
 
     def f(*a):
-        return pallas_conv(
-            a[0],
-            a[1],
-            bias=a[2],
-            scale=a[3],
-            shift=a[4],
-            residual=a[5],
-            activation=activation,
-            negative_slope=0.2,
-            **opts,
-        )
+        return _fused(*a, activation=activation, negative_slope=0.2, **opts)
 
     def ref(*a):
         return lax_conv_epilogue(*a, activation=activation, slope=0.2, **opts)
@@ -153,16 +134,7 @@ def test_fused_epilogue_differentiates_to_second_order(key, x64):
     residual = jax.random.normal(ks[5], (1, 4, 4, 2), jnp.float64)
 
     def f(*a):
-        return pallas_conv(
-            a[0],
-            a[1],
-            bias=a[2],
-            scale=a[3],
-            shift=a[4],
-            residual=a[5],
-            padding=1,
-            activation="tanh",
-        )
+        return _fused(*a, padding=1, activation="tanh")
 
     args = (x, w, bias, scale, shift, residual)
     assert f(*args).dtype == jnp.float64

@@ -369,10 +369,16 @@ def test_paths_lower_to_triton(xs, ws, opts, block, fwd_name):
 # bench/gpu_check.py runs on a CPU (smoke mode) and writes its JSON and table fragment.
 
 
-def test_gpu_check_smoke(tmp_path):
+def _load_gpu_check():
+    """bench/gpu_check.py as a module (bench/ is a folder of scripts, not a package)."""
     spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
+    return gpu_check
+
+
+def test_gpu_check_smoke(tmp_path):
+    gpu_check = _load_gpu_check()
     assert gpu_check.main(["--out", str(tmp_path), "--smoke"]) == 0
     record = json.loads((tmp_path / "gpu_check.json").read_text())
     assert {"device", "jax_version", "date", "method", "matmul", "rows", "summary"} <= set(record)
@@ -400,9 +406,7 @@ def test_gpu_check_dry_run_lowers_every_variant_for_cuda(tmp_path):
     # Every swept configuration, forward + backward and the fused kernel, at the real ResNet-50
     # shapes, lowers to Triton for an (abstract) H100: the GPU session will not hit a
     # lowering error.
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = _load_gpu_check()
     assert gpu_check.main(["--out", str(tmp_path), "--dry-run"]) == 0
     record = json.loads((tmp_path / "gpu_check.json").read_text())
     rows = record["rows"] + record["fused"]
